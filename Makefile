@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make run` and `make test`.
+# Both create .venv and install what they need on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+
+.PHONY: run test bench check clean redis-server
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	@echo "Starting the keyword coupon bot on http://$(HOST):$(PORT)"
+	@echo "  try a keyword:  $(BIN)/bot simulate --from +15551234567 SAVE"
+	@echo "  or by webhook:  curl -s http://$(HOST):$(PORT)/sms -d MessageSid=SM00000000000000000000000000000001 -d AccountSid=AC00000000000000000000000000000000 --data-urlencode From=+15551234567 --data-urlencode To=+15005550006 -d Body=SAVE"
+	$(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+# The test suite needs a real redis-server binary; it starts its own on a free port.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "redis-server is missing: installing Debian's redis-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing and cannot be installed here: install Redis (apt-get install redis-server) and re-run" >&2; exit 1; \
+	  fi; }
+	@redis-server --version
+
+test: $(VENV)/.installed redis-server
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(VENV)/.installed
+	$(BIN)/bot check
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,84 @@
+"""The application factory and the services it wires together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, render_template
+from werkzeug.exceptions import HTTPException
+
+from .campaigns import CampaignBook, load_campaigns
+from .config import Settings
+from .conversation import Conversation, Issuer
+from .logs import configure_logging
+from .sandbox import SandboxIssuer
+from .store import Store, connect
+from .talon import TalonClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a request needs, built once per process from `Settings`."""
+
+    settings: Settings
+    book: CampaignBook
+    store: Store
+    issuer: Issuer
+    conversation: Conversation
+
+    @classmethod
+    def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> "Services":
+        settings.check()
+        book = load_campaigns(settings.campaigns_file)
+        if store is None:
+            store = connect(settings.redis_url, cluster=settings.redis_cluster, prefix=settings.redis_key_prefix)
+        if issuer is None:
+            issuer = make_issuer(settings)
+        conversation = Conversation(book, store, issuer, secret=settings.bot_secret)
+        if settings.demo_mode and not settings.twilio_auth_token:
+            log.warning("TWILIO_AUTH_TOKEN is unset: webhook signatures are NOT verified (all-embedded demo only).")
+        return cls(settings, book, store, issuer, conversation)
+
+
+def make_issuer(settings: Settings) -> Issuer:
+    if settings.talon_api_key is None:
+        return SandboxIssuer()
+    return TalonClient(
+        api_key=settings.talon_api_key,
+        deployment=settings.talon_deployment or "",
+        base_url=settings.talon_base_url,
+        platform_name=settings.talon_platform_name,
+        dry_run=settings.talon_dry_run,
+        connect_timeout=settings.talon_connect_timeout,
+        read_timeout=settings.talon_read_timeout,
+    )
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Flask:
+    """Build the Flask app. With no arguments, configuration comes from the environment."""
+    configure_logging()
+    if services is None:
+        services = Services.build(settings or Settings.from_env())
+    app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"))
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's form is a few KB; refuse floods early.
+    app.extensions["bot"] = services
+
+    from . import health, sms
+
+    app.register_blueprint(sms.bp)
+    app.register_blueprint(health.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        page = render_template("error.html", code=exc.code, title=exc.name, message=exc.description)
+        return page, exc.code
+
+    return app
+
+
+def services_of(app: Flask) -> Services:
+    return app.extensions["bot"]

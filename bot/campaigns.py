@@ -1,0 +1,461 @@
+"""The campaign file (TOML): loading, validation with places, and keyword lookup.
+
+`load_campaigns(path)` returns a `CampaignBook` or raises `CampaignFileError`
+listing every problem found, each with its line and table, so `bot check` can
+print them all at once and start-up can refuse a broken file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import phonenumbers
+
+from .compliance import is_compliance_word
+from .errors import CampaignFileError, Problem
+from .keywords import KeywordIndex, Match, normalize
+from .replies import ReplyTemplate, TemplateError
+
+Kind = Literal["coupon", "loyalty", "referral"]
+KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral")
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+SHORT_CODE_RE = re.compile(r"^[0-9]{3,8}$")
+
+#: Placeholders allowed in a campaign's `identifier` (Python format syntax).
+IDENTIFIER_FIELDS = frozenset({"phone", "slug", "campaign_id", "application_id", "external_campaign_id"})
+
+DEFAULT_REPLIES = {
+    "not_started_reply": "{{ program.name }}: this offer has not started yet. Please text again from {{ starts_at }}.",
+    "ended_reply": "{{ program.name }}: sorry, this offer has ended.",
+}
+
+PROGRAM_DEFAULTS = {
+    "opt_out_reply": "{{ program.name }}: you are unsubscribed and will get no more messages. Reply START to resubscribe.",
+    "opt_in_reply": "{{ program.name }}: you are subscribed again. Reply HELP for help, STOP to cancel.",
+    "limited_reply": "{{ program.name }}: too many messages. Please wait a while before texting again.",
+    "error_reply": "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes.",
+    "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
+}
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    numbers: tuple[str, ...]
+    help: str
+    fallback: str
+    terms_url: str | None
+    replies: dict[str, ReplyTemplate] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    slug: str
+    keywords: tuple[str, ...]
+    kind: Kind
+    reply: ReplyTemplate
+    external_campaign_id: str | None = None
+    application_id: int | None = None
+    campaign_id: int | None = None
+    loyalty_program_id: int | None = None
+    identifier: str = "{phone}"
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    numbers: tuple[str, ...] = ()
+    not_started_reply: ReplyTemplate | None = None
+    ended_reply: ReplyTemplate | None = None
+
+    def window(self, now: dt.datetime) -> Literal["open", "not_started", "ended"]:
+        if self.starts_at and now < self.starts_at:
+            return "not_started"
+        if self.ends_at and now > self.ends_at:
+            return "ended"
+        return "open"
+
+    def identifier_for(self, phone: str) -> str:
+        """Talon.One's create-or-retrieve key for this sender (default: the E.164 number)."""
+        return self.identifier.format(
+            phone=phone,
+            slug=self.slug,
+            campaign_id=self.campaign_id,
+            application_id=self.application_id,
+            external_campaign_id=self.external_campaign_id,
+        )
+
+    def template_context(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "keyword": self.keywords[0],
+            "keywords": self.keywords,
+            "kind": self.kind,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "campaign_id": self.campaign_id,
+            "application_id": self.application_id,
+            "external_campaign_id": self.external_campaign_id,
+        }
+
+
+@dataclass(frozen=True)
+class CampaignBook:
+    """A loaded, valid campaign file: the program and its campaigns, keyword-indexed per number."""
+
+    path: Path
+    program: Program
+    campaigns: tuple[Campaign, ...]
+    _indexes: dict[str | None, KeywordIndex[Campaign]] = field(repr=False, compare=False)
+
+    def by_slug(self, slug: str) -> Campaign | None:
+        return next((c for c in self.campaigns if c.slug == slug), None)
+
+    def match(self, text: str, to: str | None = None) -> Match[Campaign] | None:
+        """The campaign a text names, among those served on number `to`."""
+        index = self._indexes.get(to) or self._indexes[None]
+        return index.match(text)
+
+    def default_number(self) -> str:
+        return self.program.numbers[0]
+
+
+# --------------------------------------------------------------------------- loading
+
+PROGRAM_FIELDS = {"name", "numbers", "help", "fallback", "terms_url", *PROGRAM_DEFAULTS}
+CAMPAIGN_FIELDS = {
+    "slug",
+    "keywords",
+    "kind",
+    "application_id",
+    "campaign_id",
+    "loyalty_program_id",
+    "external_campaign_id",
+    "reply",
+    "identifier",
+    "starts_at",
+    "ends_at",
+    "numbers",
+    *DEFAULT_REPLIES,
+}
+REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
+    "coupon": ("application_id", "campaign_id", "external_campaign_id"),
+    "loyalty": ("loyalty_program_id",),
+    "referral": ("campaign_id",),
+}
+
+_SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80}
+
+
+class _Locator:
+    """Turns a table and key into a `file:line` place, by reading the TOML text."""
+
+    def __init__(self, path: Path, text: str):
+        self.name = str(path)
+        self.lines = text.splitlines()
+
+    def _table_line(self, header: str, index: int) -> int | None:
+        pattern = re.compile(r"^\s*" + re.escape(header) + r"\s*(#.*)?$")
+        seen = -1
+        for number, line in enumerate(self.lines, 1):
+            if pattern.match(line):
+                seen += 1
+                if seen == index:
+                    return number
+        return None
+
+    def place(self, table: str, index: int | None, key: str | None, label: str) -> str:
+        header = f"[[{table}]]" if index is not None else f"[{table}]"
+        start = self._table_line(header, index or 0)
+        line = start
+        if start is not None and key is not None:
+            key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+            for number in range(start + 1, len(self.lines) + 1):
+                text = self.lines[number - 1]
+                if re.match(r"^\s*\[", text):
+                    break
+                if key_re.match(text):
+                    line = number
+                    break
+        where = f"{self.name}:{line}" if line else self.name
+        return f"{where}: {label}" + (f".{key}" if key else "")
+
+
+def load_campaigns(path: str | Path) -> CampaignBook:
+    """Load and validate a campaign file; raise `CampaignFileError` with every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CampaignFileError(str(path), [Problem(str(path), f"cannot read: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise CampaignFileError(str(path), [Problem(str(path), f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already ends with "(at line N, column M)".
+        raise CampaignFileError(str(path), [Problem(str(path), f"not valid TOML: {exc}")]) from None
+    return _Loader(path, text, data).load()
+
+
+class _Loader:
+    def __init__(self, path: Path, text: str, data: dict[str, Any]):
+        self.path = path
+        self.data = data
+        self.where = _Locator(path, text)
+        self.problems: list[Problem] = []
+
+    def problem(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
+        self.problems.append(Problem(self.where.place(table, index, key, label), message))
+
+    def load(self) -> CampaignBook:
+        unknown_top = set(self.data) - {"program", "campaigns"}
+        for key in sorted(unknown_top):
+            self.problems.append(Problem(str(self.path), f"unknown top-level table or key {key!r}"))
+        program = self._program(self.data.get("program"))
+        raw_campaigns = self.data.get("campaigns")
+        placed: list[tuple[int, Campaign]] = []
+        if not isinstance(raw_campaigns, list) or not raw_campaigns:
+            self.problems.append(Problem(str(self.path), "no [[campaigns]]: at least one campaign is needed"))
+        else:
+            for index, raw in enumerate(raw_campaigns):
+                campaign = self._campaign(index, raw, program)
+                if campaign is not None:
+                    placed.append((index, campaign))
+        indexes = self._indexes(program, placed) if program else {}
+        if self.problems or program is None:
+            # A clash seen from several numbers is one problem, reported once.
+            raise CampaignFileError(str(self.path), list(dict.fromkeys(self.problems)))
+        return CampaignBook(self.path, program, tuple(c for _, c in placed), indexes)
+
+    # -- [program]
+
+    def _program(self, raw: Any) -> Program | None:
+        if not isinstance(raw, dict):
+            self.problems.append(Problem(str(self.path), "missing [program] table"))
+            return None
+        ok = True
+
+        def bad(key: str | None, message: str) -> None:
+            nonlocal ok
+            ok = False
+            self.problem("program", None, key, "[program]", message)
+
+        for key in sorted(set(raw) - PROGRAM_FIELDS):
+            bad(key, f"unknown field {key!r}")
+        texts: dict[str, str] = {}
+        for key in ("name", "help", "fallback"):
+            value = raw.get(key)
+            if not isinstance(value, str) or not value.strip():
+                bad(key, "required text is missing or empty")
+            else:
+                texts[key] = value.strip()
+        numbers = self._numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=True)
+        terms_url = raw.get("terms_url")
+        if terms_url is not None and (not isinstance(terms_url, str) or not terms_url.startswith(("https://", "http://"))):
+            bad("terms_url", "expected an http(s) URL")
+        replies: dict[str, ReplyTemplate] = {}
+        program_stub = {"name": texts.get("name", "")}
+        for key, default in PROGRAM_DEFAULTS.items():
+            template = self._template(raw.get(key, default), {"program": program_stub}, lambda m, k=key: bad(k, m))
+            if template is not None:
+                replies[key] = template
+        if not ok:
+            return None
+        return Program(texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies)
+
+    def _numbers(self, raw: Any, bad, *, required: bool) -> tuple[str, ...]:
+        if raw is None and not required:
+            return ()
+        if not isinstance(raw, list) or not raw or not all(isinstance(n, str) for n in raw):
+            bad("expected a non-empty list of numbers in E.164 (+15005550006) or short codes")
+            return ()
+        numbers: list[str] = []
+        for number in raw:
+            if SHORT_CODE_RE.match(number):
+                numbers.append(number)
+                continue
+            try:
+                parsed = phonenumbers.parse(number, None)
+            except phonenumbers.NumberParseException:
+                parsed = None
+            if parsed is None or not number.startswith("+") or not phonenumbers.is_possible_number(parsed):
+                bad(f"{number!r} is neither an E.164 number nor a short code")
+                continue
+            numbers.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        return tuple(numbers)
+
+    def _template(self, source: Any, context: dict[str, Any], bad) -> ReplyTemplate | None:
+        if not isinstance(source, str) or not source.strip():
+            bad("expected a non-empty reply text")
+            return None
+        try:
+            template = ReplyTemplate(source)
+            template.render(**context)
+        except TemplateError as exc:
+            bad(f"template does not render: {exc}")
+            return None
+        return template
+
+    # -- [[campaigns]]
+
+    def _campaign(self, index: int, raw: Any, program: Program | None) -> Campaign | None:
+        label = f"[[campaigns]] #{index + 1}"
+        if not isinstance(raw, dict):
+            self.problem("campaigns", index, None, label, "expected a table")
+            return None
+        if isinstance(raw.get("slug"), str):
+            label += f" ({raw['slug']})"
+        ok = True
+
+        def bad(key: str | None, message: str) -> None:
+            nonlocal ok
+            ok = False
+            self.problem("campaigns", index, key, label, message)
+
+        for key in sorted(set(raw) - CAMPAIGN_FIELDS):
+            bad(key, f"unknown field {key!r}")
+
+        slug = raw.get("slug")
+        if not isinstance(slug, str) or not SLUG_RE.match(slug):
+            bad("slug", "expected a URL-safe slug: lower-case letters, digits and '-'")
+
+        kind = raw.get("kind", "coupon")
+        if kind not in KINDS:
+            bad("kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
+
+        keywords = raw.get("keywords")
+        if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) for k in keywords):
+            bad("keywords", "expected a non-empty list of keywords")
+            keywords = []
+        for keyword in keywords:
+            if not normalize(keyword):
+                bad("keywords", f"{keyword!r} has no letters or digits")
+            elif is_compliance_word(keyword):
+                bad("keywords", f"{keyword!r} is a compliance word (STOP, START, HELP, …) and cannot be a keyword")
+
+        ids: dict[str, int | None] = {}
+        for key in ("application_id", "campaign_id", "loyalty_program_id"):
+            value = raw.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                bad(key, f"expected a positive integer, got {value!r}")
+                value = None
+            ids[key] = value
+        for key in REQUIRED_BY_KIND.get(kind, ()):
+            if key not in raw:
+                bad(key, f"required for kind = {kind!r}")
+        external = raw.get("external_campaign_id")
+        if external is not None and (not isinstance(external, str) or not external.strip()):
+            bad("external_campaign_id", "expected a non-empty string")
+            external = None
+
+        identifier = raw.get("identifier", "{phone}")
+        if not isinstance(identifier, str):
+            bad("identifier", "expected a string such as \"{campaign_id}:{phone}\"")
+            identifier = "{phone}"
+        else:
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(identifier) if name is not None}
+            except ValueError as exc:
+                bad("identifier", f"bad placeholder syntax: {exc}")
+                names = {"phone"}
+            if names - IDENTIFIER_FIELDS:
+                bad("identifier", f"unknown placeholder(s) {sorted(names - IDENTIFIER_FIELDS)}; use {sorted(IDENTIFIER_FIELDS)}")
+            elif "phone" not in names:
+                bad("identifier", "must contain {phone}, or every customer would share one coupon")
+
+        window: dict[str, dt.datetime | None] = {}
+        for key in ("starts_at", "ends_at"):
+            window[key] = self._datetime(raw.get(key), lambda m, k=key: bad(k, m))
+        if window["starts_at"] and window["ends_at"] and window["starts_at"] >= window["ends_at"]:
+            bad("ends_at", "must be after starts_at")
+
+        numbers = self._numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=False)
+
+        context = {
+            **_SAMPLE,
+            "program": {"name": program.name if program else ""},
+            "slug": slug,
+            "keyword": keywords[0] if keywords else "",
+            "keywords": keywords,
+            "kind": kind,
+            **window,
+            **ids,
+            "external_campaign_id": external,
+        }
+        reply = self._template(raw.get("reply"), context, lambda m: bad("reply", m))
+        extra_replies = {
+            key: self._template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
+            for key, default in DEFAULT_REPLIES.items()
+        }
+        if not ok or reply is None:
+            return None
+        return Campaign(
+            slug=slug,
+            keywords=tuple(keywords),
+            kind=kind,
+            reply=reply,
+            external_campaign_id=external,
+            application_id=ids["application_id"],
+            campaign_id=ids["campaign_id"],
+            loyalty_program_id=ids["loyalty_program_id"],
+            identifier=identifier,
+            starts_at=window["starts_at"],
+            ends_at=window["ends_at"],
+            numbers=numbers,
+            **extra_replies,
+        )
+
+    def _datetime(self, raw: Any, bad) -> dt.datetime | None:
+        if raw is None:
+            return None
+        value = raw
+        if isinstance(raw, str):
+            try:
+                value = dt.datetime.fromisoformat(raw)
+            except ValueError:
+                bad(f"not a date-time: {raw!r} (write 2026-03-01T00:00:00Z)")
+                return None
+        if not isinstance(value, dt.datetime):
+            bad(f"expected a date-time with a time zone, got {raw!r}")
+            return None
+        if value.tzinfo is None:
+            bad(f"{value.isoformat()} has no time zone: add Z or an offset such as +01:00")
+            return None
+        return value
+
+    # -- keywords across campaigns
+
+    def _indexes(self, program: Program, placed: list[tuple[int, Campaign]]) -> dict[str | None, KeywordIndex[Campaign]]:
+        """One index per served number; None holds the program-wide campaigns."""
+        scopes: dict[str | None, list[tuple[int, Campaign]]] = {None: [], **{n: [] for n in program.numbers}}
+        for position, campaign in placed:
+            for number in campaign.numbers or (None, *program.numbers):
+                scopes.setdefault(number, []).append((position, campaign))
+        for number, members in scopes.items():
+            owner: dict[str, Campaign] = {}
+            for position, campaign in members:
+                for keyword in campaign.keywords:
+                    other = owner.setdefault(normalize(keyword), campaign)
+                    if other is not campaign:
+                        where = f" on {number}" if campaign.numbers or other.numbers else ""
+                        self.problem(
+                            "campaigns", position, "keywords", f"[[campaigns]] #{position + 1} ({campaign.slug})",
+                            f"keyword {keyword!r} is already used by campaign {other.slug!r}{where}",
+                        )
+        seen: dict[str, int] = {}
+        for position, campaign in placed:
+            first = seen.setdefault(campaign.slug, position)
+            if first != position:
+                self.problem(
+                    "campaigns", position, "slug", f"[[campaigns]] #{position + 1} ({campaign.slug})",
+                    f"slug {campaign.slug!r} is already used by [[campaigns]] #{first + 1}",
+                )
+        return {
+            number: KeywordIndex((k, c) for _, c in members for k in c.keywords)
+            for number, members in scopes.items()
+        }

@@ -1,0 +1,159 @@
+"""Settings: every environment variable of the contract, read and checked once.
+
+`Settings.from_env()` is the only place that reads the environment. Anything
+wrong raises `ConfigError` with one line naming the variable, so start-up
+stops with a message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+#: The example campaign file shipped inside the package.
+EXAMPLE_CAMPAIGNS_FILE = Path(__file__).parent / "data" / "campaigns.example.toml"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], default: str | None = None) -> str | None:
+    raw = environ.get(name, "").strip() or default
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ConfigError(f"{name}: expected a {' or '.join(s + '://' for s in schemes)} URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The bot's configuration. Tests build one directly; production uses `from_env`."""
+
+    campaigns_file: Path = EXAMPLE_CAMPAIGNS_FILE
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    #: Prefix of every key, so several bots can share one Redis.
+    redis_key_prefix: str = "kcb"
+    talon_api_key: str | None = field(default=None, repr=False)
+    talon_deployment: str | None = None
+    talon_base_url: str = "https://integration.talon.one"
+    talon_platform_name: str = "keyword-coupon-bot"
+    talon_dry_run: bool = False
+    #: Connect and read timeouts of one Talon.One call, in seconds.
+    talon_connect_timeout: float = 2.0
+    talon_read_timeout: float = 5.0
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_account_sid: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    public_base_url: str | None = None
+    bot_secret: str = field(default="", repr=False)
+
+    @property
+    def embedded_store(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def sandbox_issuer(self) -> bool:
+        return self.talon_api_key is None
+
+    @property
+    def demo_mode(self) -> bool:
+        """All-embedded: the only mode allowed to run without TWILIO_AUTH_TOKEN."""
+        return self.embedded_store and self.sandbox_issuer
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        campaigns_file = Path(text("CAMPAIGNS_FILE") or EXAMPLE_CAMPAIGNS_FILE)
+        if not campaigns_file.is_file():
+            raise ConfigError(f"CAMPAIGNS_FILE: no such file {str(campaigns_file)!r}")
+
+        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+        redis_cluster = _flag(env, "REDIS_CLUSTER")
+        if redis_cluster and redis_url is None:
+            raise ConfigError("REDIS_CLUSTER: true needs REDIS_URL naming a node of the cluster")
+
+        redis_key_prefix = text("REDIS_KEY_PREFIX") or cls.redis_key_prefix
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", redis_key_prefix):
+            raise ConfigError(f"REDIS_KEY_PREFIX: expected 1-32 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}")
+
+        talon_api_key = text("TALON_API_KEY")
+        talon_deployment = text("TALON_DEPLOYMENT")
+        if talon_deployment and ("/" in talon_deployment or ":" in talon_deployment):
+            # Talon.One's spec types destination-hostname as a bare hostname.
+            raise ConfigError(
+                f"TALON_DEPLOYMENT: expected a bare host such as mycompany.europe-west1.talon.one, got {talon_deployment!r}"
+            )
+        if talon_api_key and not talon_deployment:
+            raise ConfigError("TALON_DEPLOYMENT: required when TALON_API_KEY is set (sent as destination-hostname)")
+
+        settings = cls(
+            campaigns_file=campaigns_file,
+            redis_url=redis_url,
+            redis_cluster=redis_cluster,
+            redis_key_prefix=redis_key_prefix,
+            talon_api_key=talon_api_key,
+            talon_deployment=talon_deployment,
+            talon_base_url=_url(env, "TALON_BASE_URL", ("https", "http"), cls.talon_base_url),
+            talon_platform_name=text("TALON_PLATFORM_NAME") or cls.talon_platform_name,
+            talon_dry_run=_flag(env, "TALON_DRY_RUN"),
+            talon_connect_timeout=_number(env, "TALON_CONNECT_TIMEOUT", cls.talon_connect_timeout, minimum=0.05),
+            talon_read_timeout=_number(env, "TALON_READ_TIMEOUT", cls.talon_read_timeout, minimum=0.05),
+            twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
+            twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
+            twilio_api_url=_url(env, "TWILIO_API_URL", ("https", "http"), cls.twilio_api_url),
+            public_base_url=_url(env, "PUBLIC_BASE_URL", ("https", "http")),
+            bot_secret=text("BOT_SECRET") or "",
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """The rules between variables, for settings built in code as well as from the environment."""
+        if not self.twilio_auth_token and not self.demo_mode:
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN: required when REDIS_URL or TALON_API_KEY is set "
+                "(only the all-embedded demo may skip webhook signatures)"
+            )
+        if self.twilio_account_sid and not self.twilio_account_sid.startswith("AC"):
+            raise ConfigError(f"TWILIO_ACCOUNT_SID: expected an AC… account SID, got {self.twilio_account_sid!r}")
+        if not self.bot_secret and not self.demo_mode:
+            raise ConfigError("BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)")

@@ -1,0 +1,289 @@
+"""The one place that decides what a customer's text gets, whatever channel it came by.
+
+Channel adapters (the Twilio webhook, the QR landing form, `bot simulate`)
+build an `InboundMessage`, call `Conversation.handle`, and translate the
+`Reply` back (TwiML, HTML, stdout). Order of decisions:
+
+1. claim the MessageSid (a replayed delivery gets the first reply, byte for byte);
+2. compliance words (STOP/START/HELP), before anything else;
+3. opt-out, then the sender's rate limit;
+4. the keyword, the campaign's window, and the code: cached, or issued once
+   through a single-flight lock so simultaneous texts make one upstream call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Protocol
+
+from .campaigns import Campaign, CampaignBook
+from .compliance import ComplianceWord, classify
+from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent
+from .phone import hash_sender, mask, to_e164
+from .store import Decision, RateLimit, Store
+from .talon import Coupon, LoyaltyBalance, Referral
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal[
+    "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
+    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty",
+]
+
+
+class Issuer(Protocol):
+    """Talon.One's client or the sandbox: the same three calls."""
+
+    def coupon(self, *, application_id: int, campaign_id: int, external_campaign_id: str, identifier: str,
+               extra: Mapping[str, Any] | None = None) -> Coupon: ...
+
+    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None) -> Referral: ...
+
+    def loyalty(self, *, loyalty_program_id: int, profile: str) -> LoyaltyBalance: ...
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer text, as every channel sees it."""
+
+    sid: str
+    sender: str
+    to: str
+    body: str
+    channel: str = "sms"
+    #: Twilio's OptOutType (Advanced Opt-Out): Twilio already answered the word.
+    opt_out_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to answer: `text` None means answer nothing."""
+
+    text: str | None
+    outcome: Outcome
+    campaign: str | None = None
+    code: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-sender limit, and how long one text may wait for another's issuance."""
+
+    per_sender: RateLimit | None = RateLimit(rate=30, period_s=3600, burst=5)
+    issue_wait_s: float = 8.0
+    poll_s: float = 0.05
+
+
+class Conversation:
+    def __init__(
+        self,
+        book: CampaignBook,
+        store: Store,
+        issuer: Issuer,
+        *,
+        secret: str = "",
+        limits: Limits = Limits(),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    ):
+        self.book = book
+        self.store = store
+        self.issuer = issuer
+        self.secret = secret
+        self.limits = limits
+        self.clock = clock
+
+    # -- entry point
+
+    def handle(self, message: InboundMessage) -> Reply:
+        started = time.perf_counter()
+        try:
+            reply = self._handle(message)
+        except Exception:
+            # Nothing was answered: free the claim so Twilio's retry can run, and
+            # still give the customer a polite answer rather than an HTTP 500.
+            log.exception("handling %s from %s failed", message.sid, mask(message.sender))
+            try:
+                self.store.release(message.sid, message.sender)
+            except StoreUnavailable:
+                pass
+            reply = Reply(self._program_text("error_reply"), "upstream_error")
+        self._log(message, reply, time.perf_counter() - started)
+        return reply
+
+    def _handle(self, message: InboundMessage) -> Reply:
+        word = classify(message.body, message.opt_out_type)
+        match = None if word else self.book.match(message.body, message.to)
+        campaign = match.target if match else None
+        # Coupons and referral codes are cached per sender; a balance is read fresh.
+        cached_slug = campaign.slug if campaign and campaign.kind != "loyalty" else None
+        try:
+            decision = self.store.begin(
+                message.sid,
+                message.sender,
+                slug=cached_slug,
+                check_optout=word is None,
+                limit=None if word else self.limits.per_sender,
+            )
+        except StoreUnavailable as exc:
+            return self._without_store(message, word, campaign, exc)
+
+        if decision.status == "replay":
+            return Reply(decision.reply or None, "replayed")
+        if decision.status == "in_flight":
+            return self._await_first_delivery(message)
+        if decision.status == "opted_out":
+            return self._finish(message, Reply(None, "opted_out"))
+        if decision.status == "limited":
+            text = self._program_text("limited_reply") if decision.notice else None
+            return self._finish(message, Reply(text, "limited"))
+
+        if word is not None:
+            return self._compliance(message, word)
+        if campaign is None:
+            return self._finish(message, Reply(self.book.program.fallback, "unknown"))
+        return self._campaign(message, campaign, decision)
+
+    # -- compliance words
+
+    def _compliance(self, message: InboundMessage, word: ComplianceWord) -> Reply:
+        # With OptOutType, Twilio (Advanced Opt-Out) has already sent the
+        # confirmation; a second one would break "at most one".
+        answered_by_twilio = bool(message.opt_out_type)
+        if word is ComplianceWord.STOP:
+            text = None if answered_by_twilio else self._program_text("opt_out_reply")
+            return self._finish(message, Reply(text, "opt_out"), optout="out", word=message.body.strip()[:32])
+        if word is ComplianceWord.START:
+            text = None if answered_by_twilio else self._program_text("opt_in_reply")
+            return self._finish(message, Reply(text, "opt_in"), optout="in", word=message.body.strip()[:32])
+        text = None if answered_by_twilio else self.book.program.help
+        return self._finish(message, Reply(text, "help"))
+
+    # -- campaigns
+
+    def _campaign(self, message: InboundMessage, campaign: Campaign, decision: Decision) -> Reply:
+        context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
+        window = campaign.window(self.clock())
+        if window != "open":
+            template = campaign.not_started_reply if window == "not_started" else campaign.ended_reply
+            return self._finish(message, Reply(template.render(**context), window, campaign.slug))
+        profile = to_e164(message.sender) or message.sender
+
+        if campaign.kind == "loyalty":
+            try:
+                balance = self.issuer.loyalty(loyalty_program_id=campaign.loyalty_program_id, profile=profile)
+            except UpstreamError as exc:
+                return self._upstream_failed(message, campaign, exc)
+            text = campaign.reply.render(
+                **context, balance=_points(balance.balance), tier=balance.tier,
+                points_to_next_tier=_points(balance.points_to_next_tier),
+            )
+            return self._finish(message, Reply(text, "loyalty", campaign.slug))
+
+        if decision.code:
+            text = campaign.reply.render(**context, code=decision.code)
+            return self._finish(message, Reply(text, "repeat", campaign.slug, decision.code))
+
+        token = secrets.token_hex(8)
+        lock_ttl_ms = int(self.limits.issue_wait_s * 1000) + 2000
+        if not self.store.acquire_lock(message.sender, campaign.slug, token, lock_ttl_ms):
+            # Another text from this sender is asking Talon.One right now: wait for its code.
+            code = self._await_code(message.sender, campaign.slug)
+            if code is None:
+                return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
+            text = campaign.reply.render(**context, code=code)
+            return self._finish(message, Reply(text, "repeat", campaign.slug, code))
+
+        try:
+            code = self._issue(campaign, profile)
+        except UpstreamError as exc:
+            self.store.unlock(message.sender, campaign.slug, token)
+            return self._upstream_failed(message, campaign, exc)
+        except BaseException:
+            self.store.unlock(message.sender, campaign.slug, token)
+            raise
+        text = campaign.reply.render(**context, code=code)
+        return self._finish(
+            message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token
+        )
+
+    def _issue(self, campaign: Campaign, profile: str) -> str:
+        if campaign.kind == "referral":
+            return self.issuer.referral(campaign_id=campaign.campaign_id, advocate=profile).code
+        return self.issuer.coupon(
+            application_id=campaign.application_id,
+            campaign_id=campaign.campaign_id,
+            external_campaign_id=campaign.external_campaign_id,
+            identifier=campaign.identifier_for(profile),
+        ).code
+
+    def _upstream_failed(self, message: InboundMessage, campaign: Campaign, exc: UpstreamError) -> Reply:
+        level = logging.ERROR if isinstance(exc, UpstreamPermanent) else logging.WARNING
+        log.log(level, "campaign %s: %s", campaign.slug, exc)
+        return self._finish(message, Reply(self._program_text("error_reply"), "upstream_error", campaign.slug))
+
+    # -- waiting on another request
+
+    def _poll(self, read: Callable[[], str | None]) -> str | None:
+        deadline = time.monotonic() + self.limits.issue_wait_s
+        while time.monotonic() < deadline:
+            value = read()
+            if value is not None:
+                return value
+            time.sleep(self.limits.poll_s)
+        return None
+
+    def _await_code(self, sender: str, slug: str) -> str | None:
+        return self._poll(lambda: self.store.cached_code(sender, slug))
+
+    def _await_first_delivery(self, message: InboundMessage) -> Reply:
+        """The same MessageSid is being handled right now (a Twilio retry): answer what it answers."""
+        stored = self._poll(lambda: self.store.stored_reply(message.sender, message.sid))
+        return Reply(stored or None, "replayed" if stored is not None else "in_flight")
+
+    # -- ends
+
+    def _finish(self, message: InboundMessage, reply: Reply, **store_args: Any) -> Reply:
+        self.store.finish(message.sid, message.sender, reply.text or "", **store_args)
+        return reply
+
+    def _without_store(
+        self, message: InboundMessage, word: ComplianceWord | None, campaign: Campaign | None, exc: StoreUnavailable
+    ) -> Reply:
+        """Redis is down: answer what needs no shared state; never issue blind (uniqueness fails closed)."""
+        log.error("store unavailable for %s: %s", message.sid, exc)
+        if word is ComplianceWord.HELP:
+            return Reply(None if message.opt_out_type else self.book.program.help, "help")
+        if word is ComplianceWord.STOP:
+            # The opt-out cannot be recorded now: say so loudly; Twilio's own
+            # STOP filtering still blocks sends to this number.
+            log.critical("opt-out from %s NOT recorded: store unavailable", mask(message.sender))
+        if campaign is None and word is None:
+            return Reply(self.book.program.fallback, "unknown")
+        return Reply(self._program_text("busy_reply"), "busy", campaign.slug if campaign else None)
+
+    def _program_text(self, name: str) -> str:
+        return self.book.program.replies[name].render(program={"name": self.book.program.name})
+
+    def _log(self, message: InboundMessage, reply: Reply, seconds: float) -> None:
+        log.info(
+            "text handled",
+            extra={
+                "event": "text",
+                "message_sid": message.sid,
+                "channel": message.channel,
+                "sender_hash": hash_sender(self.secret, message.sender),
+                "campaign": reply.campaign,
+                "outcome": reply.outcome,
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )
+
+
+def _points(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"

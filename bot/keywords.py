@@ -1,0 +1,65 @@
+"""Keyword normalisation and matching.
+
+Customers type keywords every way a phone lets them: "save", " Save! ", "ＳＡＶＥ"
+(full width), "SAVE P7" (a poster's reference after the keyword). One function,
+`normalize`, folds all of these to the same key; `KeywordIndex` maps keys to
+campaigns.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Generic, Iterable, TypeVar
+
+T = TypeVar("T")
+
+# Letters, marks (accents of non-Latin scripts must survive) and digits are
+# kept; punctuation, symbols, separators and control characters are dropped.
+_KEPT_CATEGORIES = ("L", "M", "N")
+
+
+def normalize(text: str) -> str:
+    """The matching key of `text`: NFKC, case-folded, only letters, marks and digits."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in _KEPT_CATEGORIES)
+
+
+def tokens(text: str) -> list[str]:
+    """The normalised words of `text`, empty ones dropped."""
+    words = (normalize(part) for part in unicodedata.normalize("NFKC", text).split())
+    return [w for w in words if w]
+
+
+@dataclass(frozen=True)
+class Match(Generic[T]):
+    """A keyword found in a message: what it maps to, and the words after it."""
+
+    target: T
+    keyword: str
+    rest: tuple[str, ...]
+
+
+class KeywordIndex(Generic[T]):
+    """Normalised keyword -> target. Building it refuses nothing; campaigns.lint does."""
+
+    def __init__(self, entries: Iterable[tuple[str, T]] = ()):
+        self._entries: dict[str, T] = {}
+        for keyword, target in entries:
+            self._entries.setdefault(normalize(keyword), target)
+
+    def __contains__(self, keyword: str) -> bool:
+        return normalize(keyword) in self._entries
+
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    def match(self, text: str) -> Match[T] | None:
+        """The whole message as one keyword ("S.A.V.E"), else its first word ("SAVE P7")."""
+        whole = normalize(text)
+        if whole in self._entries:
+            return Match(self._entries[whole], whole, ())
+        words = tokens(text)
+        if words and words[0] in self._entries:
+            return Match(self._entries[words[0]], words[0], tuple(words[1:]))
+        return None

@@ -1,0 +1,204 @@
+"""POST /sms end to end: signed webhooks, a real Redis, the Talon.One stand-in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, new_sid, sign, twilio_form
+from tests.support.talon_stub import error_body
+from tests.support.twiml import reply
+
+COUPON = "/customer_engagement/coupon"
+
+
+def test_keyword_gets_a_coupon_from_talon_one(text, talon):
+    response = text("SAVE")
+
+    assert reply(response) == "Your Acme code: T1-00001. Show it at the till."
+    [call] = talon.calls(COUPON)
+    assert call.query == {
+        "applicationId": ["12"],
+        "campaignId": ["345"],
+        "externalCampaignId": ["sms-spring"],
+        "identifier": ["+15551234567"],
+    }
+    assert call.headers["authorization"] == "ApiKey-v1 test-cep-key"
+    assert call.headers["customer-engagement-platform-name"] == "kcb-tests"
+    assert call.headers["destination-hostname"] == DEPLOYMENT
+    assert call.headers["accept"] == "application/json"
+    assert "x-dry-run" not in call.headers
+
+
+def test_dry_run_sends_the_header(settings, talon):
+    from bot import create_app
+
+    app = create_app(settings.__class__(**{**settings.__dict__, "talon_dry_run": True}))
+    form = twilio_form("SAVE")
+    app.test_client().post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
+    [call] = talon.calls(COUPON)
+    assert call.headers["x-dry-run"] == "true"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["save", " Save! ", "SAVE.", "ＳＡＶＥ", "S A V E", "s-a-v-e", "spring", "Spring!!", "SAVE P7", "save please", "\tSAVE\n"],
+)
+def test_keyword_variants_match(text, talon, body):
+    assert reply(text(body)) == "Your Acme code: T1-00001. Show it at the till."
+    assert len(talon.calls(COUPON)) == 1
+
+
+def test_second_text_returns_the_same_code_without_asking_talon_one(text, talon):
+    first = reply(text("SAVE"))
+    second = reply(text("spring"))  # another keyword of the same campaign, a new MessageSid
+
+    assert first == second == "Your Acme code: T1-00001. Show it at the till."
+    assert len(talon.calls(COUPON)) == 1
+
+
+def test_each_number_gets_its_own_code(text, talon):
+    assert "T1-00001" in reply(text("SAVE", sender="+15551234567"))
+    assert "T1-00002" in reply(text("SAVE", sender="+447700900123"))
+    identifiers = [c.param("identifier") for c in talon.calls(COUPON)]
+    assert identifiers == ["+15551234567", "+447700900123"]
+
+
+def test_repeated_delivery_gets_identical_bytes_and_no_upstream_call(client, talon):
+    form = twilio_form("SAVE")
+    headers = {"X-Twilio-Signature": sign(form)}
+    first = client.post("/sms", data=form, headers=headers)
+    second = client.post("/sms", data=form, headers=headers)
+
+    assert first.get_data() == second.get_data()
+    assert b"T1-00001" in first.get_data()
+    assert len(talon.calls(COUPON)) == 1
+
+
+def test_unknown_word_gets_the_fallback(text, talon):
+    assert reply(text("PIZZA")) == "Sorry, we don't know that word. Text HELP for help."
+    assert talon.calls() == []
+
+
+def test_empty_body_gets_the_fallback(text, talon):
+    assert reply(text("")) == "Sorry, we don't know that word. Text HELP for help."
+
+
+# -- signatures
+
+
+def test_missing_signature_is_refused(client, talon):
+    response = client.post("/sms", data=twilio_form("SAVE"))
+    assert response.status_code == 403
+    assert talon.calls() == []
+
+
+def test_wrong_signature_is_refused(client, talon):
+    form = twilio_form("SAVE")
+    response = client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form, token="another-token")})
+    assert response.status_code == 403
+    assert talon.calls() == []
+
+
+def test_tampered_body_is_refused(client, talon):
+    form = twilio_form("SAVE")
+    signature = sign(form)
+    form["From"] = "+15550000000"
+    assert client.post("/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 403
+
+
+def test_signature_is_checked_against_the_public_url_not_the_internal_one(client):
+    # Behind a TLS-terminating proxy the app sees http://localhost/sms; Twilio
+    # signed https://bot.example.com/sms. Only the public URL's signature passes.
+    form = twilio_form("SAVE")
+    internal = client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form, url="http://localhost/sms")})
+    public = client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form, url=PUBLIC_BASE_URL + "/sms")})
+    assert internal.status_code == 403
+    assert reply(public) == "Your Acme code: T1-00001. Show it at the till."
+
+
+def test_query_string_is_part_of_the_signed_url(client):
+    form = twilio_form("SAVE")
+    url = PUBLIC_BASE_URL + "/sms?shop=o%27brien"
+    response = client.post("/sms?shop=o%27brien", data=form, headers={"X-Twilio-Signature": sign(form, url=url)})
+    assert reply(response) is not None
+
+
+def test_unknown_fields_are_accepted_and_signed(text):
+    addons = json.dumps({"status": "successful", "results": {}})
+    assert reply(text("SAVE", AddOns=addons, MessagingServiceSid="MG" + "1" * 32)) is not None
+
+
+@pytest.mark.parametrize("field", ["MessageSid", "AccountSid", "From", "To", "Body"])
+def test_missing_required_field_is_a_clean_400(client, field, talon):
+    form = twilio_form("SAVE")
+    del form[field]
+    response = client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
+    assert response.status_code == 400
+    assert talon.calls() == []
+
+
+def test_other_account_is_refused(client):
+    form = twilio_form("SAVE", AccountSid="AC" + "9" * 32)
+    assert client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)}).status_code == 403
+
+
+# -- Talon.One failures
+
+
+@pytest.mark.parametrize(
+    "status,message",
+    [(400, "No Deployment URL specified"), (401, "Missing Session Token"), (404, "Not Found"),
+     (429, "Too many requests"), (500, "Internal Server Error")],
+)
+def test_talon_one_errors_get_a_polite_reply(text, talon, status, message, caplog):
+    talon.script((status, error_body(status, message)))
+
+    answer = reply(text("SAVE"))
+
+    assert answer == "Acme Rewards: sorry, we could not get your code right now. Please text again in a few minutes."
+    assert f"Talon.One {status}: {message}" in caplog.text
+    assert "RequestUUID" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>gateway</html>", b"[]", b'{"ID": 1}', b'{"Value": ""}', b'{"Value": null}', b""],
+)
+def test_talon_one_garbage_gets_a_polite_reply(text, talon, body):
+    talon.script((200, body))
+    assert "could not get your code" in reply(text("SAVE"))
+
+
+def test_after_a_failure_the_next_text_is_served(text, talon):
+    talon.script((500, error_body(500, "boom")))
+    assert "could not get your code" in reply(text("SAVE"))
+    assert reply(text("SAVE")) == "Your Acme code: T1-00001. Show it at the till."
+    assert [c.param("identifier") for c in talon.calls(COUPON)] == ["+15551234567", "+15551234567"]
+
+
+def test_talon_one_unreachable_gets_a_polite_reply(settings, redis_url):
+    from bot import create_app
+    from tests.support.redis_server import free_port
+
+    app = create_app(settings.__class__(**{**settings.__dict__, "talon_base_url": f"http://127.0.0.1:{free_port()}"}))
+    form = twilio_form("SAVE")
+    response = app.test_client().post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
+    assert "could not get your code" in reply(response)
+
+
+# -- other kinds through the same path
+
+
+def test_loyalty_keyword_replies_with_the_balance(text, talon):
+    assert reply(text("POINTS")) == "You have 120 points."
+    [call] = talon.calls("/customer_engagement/loyalty")
+    assert call.query == {"profileIntegrationId": ["+15551234567"], "loyaltyProgramId": ["7"]}
+
+
+def test_referral_keyword_replies_with_a_referral_code(text, talon):
+    assert reply(text("REFER")) == "Share your code REF0001 with a friend."
+    assert reply(text("refer")) == "Share your code REF0001 with a friend."
+    [call] = talon.calls("/customer_engagement/referral")
+    assert call.query == {"campaignId": ["347"], "advocateProfileIntegrationId": ["+15551234567"]}
