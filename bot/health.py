@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .app import services_of
+from .metrics import exposition
 
 bp = Blueprint("health", __name__)
 
@@ -28,4 +28,5 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
