@@ -172,6 +172,9 @@ class Conversation:
         if window != "open":
             template = campaign.not_started_reply if window == "not_started" else campaign.ended_reply
             return self._finish(message, Reply(template.render(**context), window, campaign.slug))
+        if decision.code:  # a repeat texter: answered from the cache, before any parsing of the number
+            text = campaign.reply.render(**context, code=decision.code)
+            return self._finish(message, Reply(text, "repeat", campaign.slug, decision.code))
         profile = to_e164(message.sender) or message.sender
 
         if campaign.kind == "loyalty":
@@ -184,10 +187,6 @@ class Conversation:
                 points_to_next_tier=_points(balance.points_to_next_tier),
             )
             return self._finish(message, Reply(text, "loyalty", campaign.slug))
-
-        if decision.code:
-            text = campaign.reply.render(**context, code=decision.code)
-            return self._finish(message, Reply(text, "repeat", campaign.slug, decision.code))
 
         token = secrets.token_hex(8)
         lock_ttl_ms = int(self.limits.issue_wait_s * 1000) + 2000

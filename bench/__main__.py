@@ -1,0 +1,346 @@
+"""`make bench` (`python -m bench`): the bot against a minimal baseline, loopback only, bounded.
+
+Both run under the Procfile's own gunicorn command (bound to 127.0.0.1), one
+after the other, against one real redis-server this script starts on a free
+port, with the Talon.One stand-in of the tests (tests/support/talon_stub.py)
+answering after 50 ms. wrk is the load generator: every request is signed
+beforehand with twilio's RequestValidator (tests/conftest.py's `twilio_form`
+and `sign`), bench/requests.lua sends each one once, and stops after a fixed
+count or duration, whichever comes first.
+
+Paths measured (each request a new MessageSid and a new sender, so the rate
+limit never interferes; the bot's /metrics confirms each path's outcome):
+
+- cached code: the sender's code is already in Redis (a repeat texter);
+- unknown word: the fallback text;
+- first code: nothing cached, so the bot asks the stand-in (50 ms). The bot's
+  own overhead is the total (wrk's p50) minus the upstream time (the p50 of
+  the `upstream_ms` the bot logged for those texts); the total minus the
+  stand-in's 50 ms is shown beside it (that also charges the bot with the
+  stand-in's own HTTP handling).
+
+The baseline (bench/baseline.py) does the same two Redis round trips and
+returns TwiML; it has no first-code path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.phone import hash_sender
+from bot.store import Store
+from tests.conftest import ACCOUNT_SID, sign, twilio_form
+from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
+from tests.support.redis_server import RedisServer
+from tests.support.talon_stub import TalonStub
+
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+PUBLIC_BASE_URL = "https://bench.example.com"
+UPSTREAM_LATENCY_S = 0.050
+BOT_SECRET = "bench-secret"
+LUA = Path(__file__).with_name("requests.lua")
+
+#: (connections, seconds, max requests) per run: the bounds of the whole benchmark. wrk runs for
+#: the whole duration even when the count stops it early, so req/s = requests / duration is only
+#: exact when the count is not reached: the counts are set above what this bot can do, and a run
+#: that reaches its count is marked in the table.
+LOAD = (16, 6, 40_000)
+FIRST_CODE_LOAD = (16, 6, 3_000)
+SERVICE = (1, 3, 8_000)
+FIRST_CODE_SERVICE = (1, 4, 200)
+WARMUP = (8, 1, 1_000)
+
+_senders = (f"+1202{n:07d}" for n in itertools.count(2_000_000))
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    errors: int
+    capped: bool = False
+    outcomes: dict[str, float] = field(default_factory=dict)
+    #: p50 of the upstream time the bot timed itself (its log line's upstream_ms), first-code runs only.
+    upstream_p50_ms: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def texts(body: str, count: int) -> list[tuple[str, str, str, str]]:
+    """`count` signed webhooks, each from a new sender with a new MessageSid."""
+    lines = []
+    for _ in range(count):
+        form = twilio_form(body, sender=next(_senders))
+        lines.append(("POST", "/sms", sign(form, url=PUBLIC_BASE_URL + "/sms", token=AUTH_TOKEN), urlencode(form)))
+    return lines
+
+
+def sender_of(line: tuple[str, str, str, str]) -> str:
+    return re.search(r"(?:^|&)From=([^&]*)", line[3]).group(1).replace("%2B", "+")
+
+
+def wrk(url: str, lines: list, load: tuple[int, float, int], workdir: Path) -> Result:
+    connections, seconds, count = load  # wrk takes whole seconds
+    path = workdir / f"requests-{uuid.uuid4().hex[:8]}.tsv"
+    path.write_text("".join("\t".join(line) + "\n" for line in lines))
+    assert len(lines) >= count + connections, "one spare request per connection, so none is sent twice"
+    run = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), url, "--", str(path), str(count)],
+        capture_output=True, text=True, timeout=seconds + 60,
+    )
+    path.unlink()
+    if run.returncode != 0 or "WRK_RESULT " not in run.stdout:
+        raise SystemExit(f"bench: wrk failed ({run.returncode}): {run.stderr.strip() or run.stdout.strip()}")
+    data = json.loads(run.stdout.split("WRK_RESULT ", 1)[1].splitlines()[0])
+    return Result(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        mean_ms=data["mean_us"] / 1000,
+        errors=sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")),
+        capped=data["requests"] >= count,
+    )
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset], float]:
+    samples = {}
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=10).text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def settled_scrape(url: str, deadline_s: float = 15.0) -> dict[tuple[str, frozenset], float]:
+    """/metrics once the texts wrk left in flight are all handled: two scrapes 0.2 s apart agree."""
+    def handled(samples: dict) -> float:
+        return sum(v for k, v in samples.items() if k[0] == "kcb_texts_total")
+
+    deadline = time.monotonic() + deadline_s
+    samples = scrape(url)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        again = scrape(url)
+        if handled(again) == handled(samples):
+            return again
+        samples = again
+    raise SystemExit("bench: the bot kept handling texts after wrk stopped")
+
+
+def outcome_deltas(before: dict, after: dict) -> dict[str, float]:
+    deltas: dict[str, float] = {}
+    for key, value in after.items():
+        if key[0] == "kcb_texts_total":
+            change = value - before.get(key, 0.0)
+            if change:
+                outcome = dict(key[1])["outcome"]
+                deltas[outcome] = deltas.get(outcome, 0.0) + change
+    return deltas
+
+
+def upstream_p50_ms(server: Gunicorn, lines: list) -> float | None:
+    """p50 of upstream_ms in the bot's own log lines (stderr) for the texts of `lines`."""
+    hashes = {hash_sender(BOT_SECRET, sender_of(line)) for line in lines}
+    times = sorted(
+        entry["upstream_ms"]
+        for entry in map(json.loads, (l for l in server.stderr().splitlines() if l.startswith("{")))
+        if entry.get("event") == "text" and entry.get("sender_hash") in hashes and "upstream_ms" in entry
+    )
+    return statistics.median(times) if times else None
+
+
+def peak_rss_mib(server: Gunicorn) -> list[float]:
+    """VmHWM (peak resident set) of each live worker."""
+    peaks = []
+    for pid in server.worker_pids():
+        status = Path(f"/proc/{pid}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)
+    return peaks
+
+
+def measure_bot(redis_url: str, talon: TalonStub, workdir: Path) -> tuple[dict[str, Result], list[float]]:
+    prefix = "bench" + uuid.uuid4().hex[:8]
+    env = {
+        "PATH": os.environ["PATH"],
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
+        "TALON_API_KEY": "bench-cep-key",
+        "TALON_DEPLOYMENT": "bench.europe-west1.talon.one",
+        "TALON_BASE_URL": talon.url,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "BOT_SECRET": BOT_SECRET,
+    }
+    store = Store(redis.Redis.from_url(redis_url), prefix=prefix)
+
+    def cached(count: int) -> list:
+        lines = texts("SAVE", count)
+        with store.client.pipeline(transaction=False) as pipe:
+            for line in lines:
+                pipe.set(store.code_key(sender_of(line), "spring"), "T1-CACHED", px=3_600_000)
+            pipe.execute()
+        return lines
+
+    server = Gunicorn.on_free_port(procfile_web_args, env=env).start()
+    results: dict[str, Result] = {}
+    try:
+        wrk(server.url, cached(WARMUP[2] + WARMUP[0]), WARMUP, workdir)
+        runs = [
+            ("cached", cached, LOAD, "repeat"),
+            ("unknown", lambda n: texts("PIZZA", n), LOAD, "unknown"),
+            ("first", lambda n: texts("SAVE", n), FIRST_CODE_LOAD, "issued"),
+            ("cached_1", cached, SERVICE, "repeat"),
+            ("unknown_1", lambda n: texts("PIZZA", n), SERVICE, "unknown"),
+            ("first_1", lambda n: texts("SAVE", n), FIRST_CODE_SERVICE, "issued"),
+        ]
+        for name, make, load, expected in runs:
+            talon.latency = UPSTREAM_LATENCY_S
+            lines = make(load[2] + load[0])
+            before = settled_scrape(server.url)
+            result = wrk(server.url, lines, load, workdir)
+            after = settled_scrape(server.url)
+            result.outcomes = outcome_deltas(before, after)
+            if name.startswith("first"):
+                result.upstream_p50_ms = upstream_p50_ms(server, lines)
+            unexpected = {k: v for k, v in result.outcomes.items() if k != expected}
+            if unexpected or result.errors:
+                raise SystemExit(f"bench: bot {name}: expected only {expected!r}, got {result.outcomes}, {result.errors} errors")
+            results[name] = result
+        memory = peak_rss_mib(server)
+    finally:
+        server.stop()
+    return results, memory
+
+
+def measure_baseline(redis_url: str, workdir: Path) -> tuple[dict[str, Result], list[float]]:
+    def args(port: int) -> list[str]:
+        return [("bench.baseline:app" if a == "wsgi:app" else a) for a in procfile_web_args(port)]
+
+    server = Gunicorn.on_free_port(args, env={"PATH": os.environ["PATH"], "REDIS_URL": redis_url}).start()
+    results: dict[str, Result] = {}
+    try:
+        wrk(server.url, texts("SAVE", WARMUP[2] + WARMUP[0]), WARMUP, workdir)
+        for name, body, load in [("cached", "SAVE", LOAD), ("unknown", "PIZZA", LOAD),
+                                 ("cached_1", "SAVE", SERVICE), ("unknown_1", "PIZZA", SERVICE)]:
+            result = wrk(server.url, texts(body, load[2] + load[0]), load, workdir)
+            if result.errors:
+                raise SystemExit(f"bench: baseline {name}: {result.errors} errors")
+            results[name] = result
+        memory = peak_rss_mib(server)
+    finally:
+        server.stop()
+    return results, memory
+
+
+def version(command: list[str]) -> str:
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "?"
+    return (run.stdout + run.stderr).strip().splitlines()[0]
+
+
+def table(bot: dict[str, Result], base: dict[str, Result], bot_mem: list[float], base_mem: list[float]) -> str:
+    def row(label: str, conns, b: Result | None, a: Result | None, note: str = "") -> str:
+        def cells(r: Result | None) -> str:
+            if r is None:
+                return f"{'—':>9} {'':7} {'':7}"
+            rps = f"{'≥' if r.capped else ''}{r.rps:.0f}"
+            return f"{rps:>9} {r.p50_ms:7.2f} {r.p99_ms:7.2f}"
+
+        left, right = cells(b), cells(a)
+        ratio = f"{b.rps / a.rps:8.2f}x" if a and b else f"{'':9}"
+        return f"{label:<34} {conns!s:>5} | {left} | {right} | {ratio} {note}".rstrip()
+
+    first, first_1 = bot["first"], bot["first_1"]
+    delay_ms = UPSTREAM_LATENCY_S * 1000
+
+    def overhead(r: Result) -> float:
+        """The bot's own time: total minus the upstream time it measured (else the stand-in's delay)."""
+        return r.p50_ms - (r.upstream_p50_ms if r.upstream_p50_ms is not None else delay_ms)
+
+    def overhead_note(r: Result) -> str:
+        upstream = f"{r.upstream_p50_ms:.2f}" if r.upstream_p50_ms is not None else "?"
+        return f"overhead p50 {overhead(r):.2f} ms (upstream p50 {upstream} ms; total − 50 ms: {r.p50_ms - delay_ms:.2f})"
+
+    lines = [
+        f"{'path':<34} {'conns':>5} | {'bot req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'base req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | bot/base",
+        "-" * 112,
+        row("cached code (repeat texter)", LOAD[0], bot["cached"], base["cached"]),
+        row("unknown word", LOAD[0], bot["unknown"], base["unknown"]),
+        row("first code (stand-in 50 ms)", FIRST_CODE_LOAD[0], first, None, overhead_note(first)),
+        row("GET /q/<slug> (scan)", "—", None, None, "TODO: route built in another branch"),
+        "service time, one connection:",
+        row("  cached code", SERVICE[0], bot["cached_1"], base["cached_1"]),
+        row("  unknown word", SERVICE[0], bot["unknown_1"], base["unknown_1"]),
+        row("  first code (stand-in 50 ms)", FIRST_CODE_SERVICE[0], first_1, None, overhead_note(first_1)),
+    ]
+    if any(r.capped for r in [*bot.values(), *base.values()]):
+        lines.append("≥: the run reached its request count before its duration: req/s is a lower bound")
+    lines += [
+        "poster rendering per format: TODO (bot poster is built in another branch)",
+        f"peak RSS per worker (VmHWM): bot {', '.join(f'{m:.1f}' for m in bot_mem)} MiB;"
+        f" baseline {', '.join(f'{m:.1f}' for m in base_mem)} MiB",
+        "outcomes seen by the bot's /metrics: "
+        + "; ".join(f"{name} {', '.join(f'{k} {v:.0f}' for k, v in r.outcomes.items())}" for name, r in bot.items()),
+    ]
+    ratio = bot["cached"].rps / base["cached"].rps
+    lines += [
+        f"target cached throughput >= 0.8x baseline: {ratio:.2f}x {'met' if ratio >= 0.8 else 'NOT met'}",
+        f"target first-code overhead <= 2 ms p50 (one connection): {overhead(first_1):.2f} ms "
+        f"{'met' if overhead(first_1) <= 2 else 'NOT met'}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("bench: wrk is missing: `make bench` installs Debian's wrk (apt-get install wrk)", file=sys.stderr)
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="kcb-bench-"))
+    started = time.monotonic()
+    redis_server = RedisServer().start()
+    talon = TalonStub().start()
+    try:
+        bot, bot_mem = measure_bot(redis_server.url, talon, workdir)
+        base, base_mem = measure_baseline(redis_server.url, workdir)
+    finally:
+        talon.close()
+        redis_server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    print()
+    print(f"keyword coupon bot benchmark: {os.cpu_count()} cores (shared with wrk, redis and the stand-in), loopback only")
+    print(f"  {version(['wrk', '-v'])} -t1; {version(['redis-server', '--version'])}; Python {sys.version.split()[0]}")
+    print(f"  both apps under the Procfile's {web}")
+    print(f"  bounds per run: {LOAD[2]} requests or {LOAD[1]} s; whole benchmark {time.monotonic() - started:.0f} s")
+    print()
+    print(table(bot, base, bot_mem, base_mem))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
