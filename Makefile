@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test bench check clean redis-server
+.PHONY: run test bench check clean redis-server wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,20 @@ redis-server:
 
 test: $(VENV)/.installed redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `make bench`: the bot under the Procfile's gunicorn against a minimal baseline, loopback only,
+# bounded (about a minute); needs Debian's wrk, installed with apt-get when missing and root.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "wrk is missing: installing Debian's wrk"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "wrk is missing and cannot be installed here: install it (apt-get install wrk) and re-run" >&2; exit 1; \
+	  fi; }
+
+bench: $(VENV)/.installed redis-server wrk
+	$(BIN)/python -m bench
 
 check: $(VENV)/.installed
 	$(BIN)/bot check
