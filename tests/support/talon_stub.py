@@ -97,6 +97,11 @@ class TalonStub:
         with self._lock:
             return [r for r in self.requests if path is None or r.path == path]
 
+    def coupons_created(self) -> int:
+        """How many distinct coupons this stand-in of Talon.One has created."""
+        with self._lock:
+            return sum(1 for key in self._codes if key[0] != "referral")
+
     def script(self, *responses: Response) -> None:
         """Answer the next requests with these (status, body) pairs, then behave normally."""
         with self._lock:
