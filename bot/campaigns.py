@@ -43,6 +43,7 @@ PROGRAM_DEFAULTS = {
     "limited_reply": "{{ program.name }}: too many messages. Please wait a while before texting again.",
     "error_reply": "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes.",
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
+    "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
 }
 
 #: A sender may text 5 times in a row, then about once every 3 minutes.

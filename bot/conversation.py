@@ -13,7 +13,9 @@ build an `InboundMessage`, call `Conversation.handle`, and translate the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
 import secrets
 import time
@@ -22,16 +24,17 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
-from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent
+from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .phone import hash_sender, mask, to_e164
 from .store import Decision, Issuance, Store
 from .talon import Coupon, LoyaltyBalance, Referral
+from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
-    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty",
+    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "pending",
 ]
 
 
@@ -39,11 +42,12 @@ class Issuer(Protocol):
     """Talon.One's client or the sandbox: the same three calls."""
 
     def coupon(self, *, application_id: int, campaign_id: int, external_campaign_id: str, identifier: str,
-               extra: Mapping[str, Any] | None = None) -> Coupon: ...
+               extra: Mapping[str, Any] | None = None, timeout: float | None = None) -> Coupon: ...
 
-    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None) -> Referral: ...
+    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None,
+                 timeout: float | None = None) -> Referral: ...
 
-    def loyalty(self, *, loyalty_program_id: int, profile: str) -> LoyaltyBalance: ...
+    def loyalty(self, *, loyalty_program_id: int, profile: str, timeout: float | None = None) -> LoyaltyBalance: ...
 
 
 @dataclass(frozen=True)
@@ -70,16 +74,38 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class Timing:
-    """How long one text may wait for another's issuance, and how often it looks."""
+class LateJob:
+    """A code to text later: one job per sender and campaign, however often they text meanwhile."""
 
-    issue_wait_s: float = 8.0
+    slug: str
+    sender: str
+    to: str
+    sid: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.slug}|{self.sender}"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "LateJob":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The webhook's deadline budget, and how often a waiting text looks for another's code."""
+
+    #: Twilio waits 15 s in all, TCP connect included; answer well before.
+    budget_s: float = 8.0
     poll_s: float = 0.05
 
     @property
     def lock_ttl_ms(self) -> int:
-        # Outlives the holder's own wait so a waiter never takes over a live call.
-        return int(self.issue_wait_s * 1000) + 2000
+        # Outlives the holder's whole budget so a waiter never takes over a live call.
+        return int(self.budget_s * 1000) + 2000
 
 
 class Conversation:
@@ -92,6 +118,8 @@ class Conversation:
         secret: str = "",
         timing: Timing = Timing(),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        guard: UpstreamGuard | None = None,
+        late_delivery: bool = False,
     ):
         self.book = book
         self.store = store
@@ -99,6 +127,9 @@ class Conversation:
         self.secret = secret
         self.timing = timing
         self.clock = clock
+        self.guard = guard or UpstreamGuard(store)
+        #: Whether a code that misses the deadline can be texted later (Twilio REST + worker).
+        self.late_delivery = late_delivery
 
     # -- entry point
 
@@ -119,6 +150,7 @@ class Conversation:
         return reply
 
     def _handle(self, message: InboundMessage) -> Reply:
+        deadline = time.monotonic() + self.timing.budget_s
         word = classify(message.body, message.opt_out_type)
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
@@ -156,7 +188,7 @@ class Conversation:
             return self._compliance(message, word)
         if campaign is None:
             return self._finish(message, Reply(program.fallback, "unknown"))
-        return self._campaign(message, campaign, window, decision, issuance)
+        return self._campaign(message, campaign, window, decision, issuance, deadline)
 
     # -- compliance words
 
@@ -176,7 +208,13 @@ class Conversation:
     # -- campaigns
 
     def _campaign(
-        self, message: InboundMessage, campaign: Campaign, window: str, decision: Decision, issuance: Issuance | None
+        self,
+        message: InboundMessage,
+        campaign: Campaign,
+        window: str,
+        decision: Decision,
+        issuance: Issuance | None,
+        deadline: float,
     ) -> Reply:
         context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
         if window != "open":
@@ -187,30 +225,38 @@ class Conversation:
             return self._finish(message, Reply(text, "repeat", campaign.slug, decision.code))
         if decision.status == "wait":
             # Another text from this sender is asking Talon.One right now: wait for its code.
-            code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug))
+            code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug), deadline)
             if code is None:
                 return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
             return self._finish(message, Reply(text, "repeat", campaign.slug, code))
 
         token = issuance.lock_token if issuance else None
+        profile = to_e164(message.sender) or message.sender
+        budget = campaign.upstream_limit or self.book.program.upstream_limit
         try:
-            if not self._upstream_allowed(campaign):
-                if token:
-                    self.store.unlock(message.sender, campaign.slug, token)
-                return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
-            profile = to_e164(message.sender) or message.sender
             if campaign.kind == "loyalty":
-                balance = self.issuer.loyalty(loyalty_program_id=campaign.loyalty_program_id, profile=profile)
+                balance = self.guard.call(
+                    campaign.slug, budget,
+                    lambda timeout: self.issuer.loyalty(
+                        loyalty_program_id=campaign.loyalty_program_id, profile=profile, timeout=timeout
+                    ),
+                    deadline=deadline,
+                )
                 text = campaign.reply.render(
                     **context, balance=_points(balance.balance), tier=balance.tier,
                     points_to_next_tier=_points(balance.points_to_next_tier),
                 )
                 return self._finish(message, Reply(text, "loyalty", campaign.slug))
-            code = self._issue(campaign, profile)
+            code = self.guard.call(
+                campaign.slug, budget, lambda timeout: issue_code(self.issuer, campaign, profile, timeout),
+                deadline=deadline,
+            )
         except UpstreamError as exc:
             if token:
                 self.store.unlock(message.sender, campaign.slug, token)
+            if isinstance(exc, UpstreamRetryable) and campaign.kind != "loyalty" and self.late_delivery:
+                return self._defer(message, campaign, exc)
             return self._upstream_failed(message, campaign, exc)
         except BaseException:
             if token:
@@ -221,29 +267,16 @@ class Conversation:
             message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token
         )
 
-    def _upstream_allowed(self, campaign: Campaign) -> bool:
-        """The campaign's share of Talon.One's rate. Fails open: a limit is not worth a lost customer."""
-        limit = campaign.upstream_limit or self.book.program.upstream_limit
-        if limit is None:
-            return True
+    def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:
+        """Out of time (or the breaker/budget says wait): answer now, text the code later, once."""
+        job = LateJob(slug=campaign.slug, sender=message.sender, to=message.to, sid=message.sid)
         try:
-            allowed = self.store.allow(self.store.upstream_key(campaign.slug), limit)
-        except StoreUnavailable as exc:
-            log.warning("upstream budget of %s not checked (failing open): %s", campaign.slug, exc)
-            return True
-        if not allowed:
-            log.warning("campaign %s is over its upstream budget of %s", campaign.slug, limit)
-        return allowed
-
-    def _issue(self, campaign: Campaign, profile: str) -> str:
-        if campaign.kind == "referral":
-            return self.issuer.referral(campaign_id=campaign.campaign_id, advocate=profile).code
-        return self.issuer.coupon(
-            application_id=campaign.application_id,
-            campaign_id=campaign.campaign_id,
-            external_campaign_id=campaign.external_campaign_id,
-            identifier=campaign.identifier_for(profile),
-        ).code
+            self.store.enqueue(job.id, job.to_json(), delay_ms=int((exc.retry_in or 0) * 1000))
+        except StoreUnavailable as store_exc:
+            log.error("late delivery for %s not queued: %s", campaign.slug, store_exc)
+            return self._upstream_failed(message, campaign, exc)
+        log.warning("campaign %s: %s; the code will be texted later", campaign.slug, exc)
+        return self._finish(message, Reply(self._program_text("pending_reply"), "pending", campaign.slug))
 
     def _upstream_failed(self, message: InboundMessage, campaign: Campaign, exc: UpstreamError) -> Reply:
         level = logging.ERROR if isinstance(exc, UpstreamPermanent) else logging.WARNING
@@ -252,8 +285,8 @@ class Conversation:
 
     # -- waiting on another request
 
-    def _poll(self, read: Callable[[], str | None]) -> str | None:
-        deadline = time.monotonic() + self.timing.issue_wait_s
+    def _poll(self, read: Callable[[], str | None], deadline: float | None = None) -> str | None:
+        deadline = deadline or time.monotonic() + self.timing.budget_s
         while time.monotonic() < deadline:
             value = read()
             if value is not None:
@@ -303,6 +336,19 @@ class Conversation:
                 "duration_ms": round(seconds * 1000, 2),
             },
         )
+
+
+def issue_code(issuer: Issuer, campaign: Campaign, profile: str, timeout: float | None = None) -> str:
+    """Ask the issuer for this sender's code of a coupon or referral campaign (create or retrieve)."""
+    if campaign.kind == "referral":
+        return issuer.referral(campaign_id=campaign.campaign_id, advocate=profile, timeout=timeout).code
+    return issuer.coupon(
+        application_id=campaign.application_id,
+        campaign_id=campaign.campaign_id,
+        external_campaign_id=campaign.external_campaign_id,
+        identifier=campaign.identifier_for(profile),
+        timeout=timeout,
+    ).code
 
 
 def _points(value: float | None) -> str | None:

@@ -3,7 +3,8 @@
 Keys all start with one prefix (default ``kcb``) so several bots can share one
 Redis, and carry a hash tag so every multi-key script touches one cluster slot:
 the customer's sender address, ``{+15551234567}``, for everything about one
-customer; ``{campaign:<slug>}`` and ``{ip:<hash>}`` for shared buckets.
+customer; ``{upstream}`` for Talon.One's breaker and budgets, ``{jobs}`` for
+the late-delivery queue, ``{<name>:<id>}`` for other buckets.
 
 ========================================  =====================  ==========================================
 key (``P`` = the prefix)                  type / value           lifetime
@@ -20,7 +21,17 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:rate`` / ``rate:<slug>``     GCRA theoretical       until the sender's bucket is full again
                                           arrival time (ms)      (program limit / a campaign's own limit)
 ``P:{sender}:notice``                     ``1``                  one limit period: one notice per window
-``P:{campaign:<slug>}:upstream``          GCRA TAT (ms)          until the campaign's upstream budget refills
+``P:{sender}:sent:<slug>``                ``sending:<time>`` /   30 days: a late reply is sent at most once
+                                          ``sent``               per sender and campaign (see delivery.py)
+``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
+``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
+                                          open_until (ms)        deleted by the first success
+``P:{upstream}:probe``                    ``1``                  one half-open probe call at a time (PX)
+``P:{jobs}:due``                          zset: job id -> due    until the job completes; a claimed job is
+                                          time (ms)              pushed one lease ahead, so a dead
+                                                                 worker's job comes due again
+``P:{jobs}:payloads`` / ``:attempts``     hash: job id -> JSON   until the job completes
+                                          / tries
 ``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
                                                                  hits per client IP hash
 ========================================  =====================  ==========================================
@@ -28,8 +39,9 @@ key (``P`` = the prefix)                  type / value           lifetime
 Round trips per webhook: a repeat texter's whole decision (claim the
 MessageSid, opt-out, rate limit, cached code) is one `Store.begin`; storing
 the reply is one `Store.finish`. A first-time texter's `begin` also takes the
-single-flight lock, then adds the campaign's upstream budget check
-(`Store.allow`, another slot) and writes the code in the same `finish`.
+single-flight lock, then adds the upstream gate (circuit breaker and the
+campaign's budget, `Store.upstream_gate`, another slot) and writes the code
+in the same `finish`.
 
 Rate limits run on Redis's clock (``TIME`` inside the script), never the
 app's, so every worker and host agrees.
@@ -119,6 +131,96 @@ if gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])) then return 1 end
 return 0
 """
 
+# KEYS: breaker, probe, budget. ARGV: budget interval_ms (0 = none), burst, probe_ttl_ms.
+# Returns {'open', retry_in_ms} | {'over', retry_in_ms} | {'go', probe (0/1), failures}.
+_GATE = _GCRA + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until > now then return {'open', open_until - now} end
+local probe = 0
+if open_until > 0 then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return {'open', 1000} end
+  probe = 1
+end
+local interval = tonumber(ARGV[1])
+if interval > 0 and not gcra(KEYS[3], interval, tonumber(ARGV[2])) then
+  if probe == 1 then redis.call('DEL', KEYS[2]) end
+  return {'over', interval}
+end
+return {'go', probe, tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')}
+"""
+
+# KEYS: breaker, probe. ARGV: ok (1/0), threshold, cooldown_ms, window_ms.
+# Returns 'open' when this failure opened (or re-opened) the breaker, else 'closed'.
+_RECORD = """
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 'closed'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) + 2 * tonumber(ARGV[3]))
+if failures >= tonumber(ARGV[2]) or open_until > 0 then
+  redis.call('HSET', KEYS[1], 'open_until', now + tonumber(ARGV[3]), 'failures', 0)
+  redis.call('DEL', KEYS[2])
+  return 'open'
+end
+return 'closed'
+"""
+
+# KEYS: breaker. Returns {state, ms until it may close}.
+_BREAKER_STATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until > now then return {'open', open_until - now} end
+if open_until > 0 then return {'half-open', 0} end
+return {'closed', 0}
+"""
+
+# KEYS: due, payloads, attempts. ARGV: id, payload, delay_ms. 1 = queued, 0 = already queued.
+_ENQUEUE = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], 0)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+# KEYS: due, payloads, attempts. ARGV: lease_ms. Leases the first due job:
+# returns {id, payload, attempt} or false.
+_CLAIM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+if #ids == 0 then return false end
+local id = ids[1]
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id)
+local attempt = redis.call('HINCRBY', KEYS[3], id, 1)
+return {id, redis.call('HGET', KEYS[2], id), attempt}
+"""
+
+# KEYS: due. ARGV: id, delay_ms. Puts a leased job back, due after the delay.
+_RETRY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+"""
+
+# KEYS: sent. ARGV: now_iso, ttl_ms. Returns the marker found (caller must not
+# blindly send), or false after writing 'sending:<now>' (caller may send).
+_MARK_SENDING = """
+local found = redis.call('GET', KEYS[1])
+if found then return found end
+redis.call('SET', KEYS[1], 'sending:' .. ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
 # KEYS: sid. Releases a claim that never got a reply, so a retry can run.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == 'P' then return redis.call('DEL', KEYS[1]) end
@@ -169,6 +271,25 @@ class Issuance:
     lock_ttl_ms: int
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The upstream gate's answer: go (maybe as the half-open probe), or wait."""
+
+    state: Literal["go", "open", "over"]
+    probe: bool = False
+    failures: int = 0
+    retry_in_ms: int = 0
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """Open after `failures` failed calls within `window_s`; stay open `cooldown_s`; then probe."""
+
+    failures: int = 5
+    window_s: float = 60.0
+    cooldown_s: float = 30.0
+
+
 class Store:
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
@@ -181,6 +302,13 @@ class Store:
         self._allow = client.register_script(_ALLOW)
         self._release = client.register_script(_RELEASE)
         self._unlock = client.register_script(_UNLOCK)
+        self._gate = client.register_script(_GATE)
+        self._record = client.register_script(_RECORD)
+        self._breaker_state = client.register_script(_BREAKER_STATE)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._retry = client.register_script(_RETRY)
+        self._mark_sending = client.register_script(_MARK_SENDING)
 
     # -- keys
 
@@ -205,7 +333,10 @@ class Store:
         return self._key(sender, "rate", slug) if slug else self._key(sender, "rate")
 
     def upstream_key(self, slug: str) -> str:
-        return self._key(f"campaign:{slug}", "upstream")
+        return self._key("upstream", "budget", slug)
+
+    def sent_key(self, sender: str, slug: str) -> str:
+        return self._key(sender, "sent", slug)
 
     def bucket_key(self, name: str, ident: str) -> str:
         return self._key(f"{name}:{ident}", "rate")
@@ -292,12 +423,83 @@ class Store:
         """Take one event from the GCRA bucket at `key` (see `upstream_key`, `bucket_key`)."""
         return bool(self._run(self._allow, [key], [limit.interval_ms, limit.burst]))
 
+    # -- the upstream gate: circuit breaker + per-campaign budget
+
+    def upstream_gate(self, slug: str, budget: RateLimit | None, *, probe_ttl_ms: int) -> "Gate":
+        keys = [self._key("upstream", "breaker"), self._key("upstream", "probe"), self.upstream_key(slug)]
+        args = [budget.interval_ms if budget else 0, budget.burst if budget else 0, probe_ttl_ms]
+        result = self._run(self._gate, keys, args)
+        state = _text(result[0])
+        if state == "go":
+            return Gate("go", probe=bool(result[1]), failures=int(result[2]))
+        return Gate(state, retry_in_ms=int(result[1]))  # type: ignore[arg-type]
+
+    def record_upstream(self, ok: bool, breaker: "BreakerPolicy") -> bool:
+        """Record one call's outcome; True when this failure opened the breaker."""
+        keys = [self._key("upstream", "breaker"), self._key("upstream", "probe")]
+        args = ["1" if ok else "0", breaker.failures, int(breaker.cooldown_s * 1000), int(breaker.window_s * 1000)]
+        return _text(self._run(self._record, keys, args)) == "open"
+
+    def breaker_state(self) -> str:
+        state, _ = self._run(self._breaker_state, [self._key("upstream", "breaker")], [])
+        return _text(state)
+
+    # -- the late-delivery queue
+
+    def _job_keys(self) -> list[str]:
+        return [self._key("jobs", "due"), self._key("jobs", "payloads"), self._key("jobs", "attempts")]
+
+    def enqueue(self, job_id: str, payload: str, delay_ms: int = 0) -> bool:
+        """Queue a job once: False when a job with this id is already waiting."""
+        return bool(self._run(self._enqueue, self._job_keys(), [job_id, payload, delay_ms]))
+
+    def claim(self, lease_ms: int) -> tuple[str, str, int] | None:
+        """Lease the next due job for `lease_ms`: (id, payload, attempt) or None."""
+        found = self._run(self._claim, self._job_keys(), [lease_ms])
+        if not found:
+            return None
+        return _text(found[0]), _text(found[1]), int(found[2])
+
+    def retry_later(self, job_id: str, delay_ms: int) -> None:
+        self._run(self._retry, self._job_keys()[:1], [job_id, delay_ms])
+
+    def complete(self, job_id: str) -> None:
+        due, payloads, attempts = self._job_keys()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(due, job_id).hdel(payloads, job_id).hdel(attempts, job_id)
+            pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    def queued(self) -> int:
+        return int(self._call("zcard", self._job_keys()[0]))
+
+    # -- sent markers (late replies go out once)
+
+    def mark_sending(self, sender: str, slug: str, *, ttl_ms: int = 30 * 24 * 3600 * 1000) -> str | None:
+        """None: the caller may send now. Otherwise the marker found: 'sent' or 'sending:<iso time>'."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        found = self._run(self._mark_sending, [self.sent_key(sender, slug)], [now, ttl_ms])
+        return _text(found) if found else None
+
+    def mark_sent(self, sender: str, slug: str, *, ttl_ms: int = 30 * 24 * 3600 * 1000) -> None:
+        self._call("set", self.sent_key(sender, slug), "sent", px=ttl_ms)
+
+    def record_opt_out(self, sender: str, word: str) -> None:
+        """An opt-out learnt outside a text (Twilio's 21610)."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._call("hset", self.optout_key(sender), mapping={"at": now, "word": word})
+
     def release(self, sid: str, sender: str) -> None:
         """Give up a claim whose handling failed before a reply, so Twilio's retry can succeed."""
         self._run(self._release, [self.sid_key(sender, sid)], [])
 
     def unlock(self, sender: str, slug: str, token: str) -> None:
         self._run(self._unlock, [self.lock_key(sender, slug)], [token])
+
+    def cache_code(self, sender: str, slug: str, code: str, ttl_ms: int = DEFAULT_CODE_TTL_MS) -> None:
+        self._call("set", self.code_key(sender, slug), code, px=ttl_ms)
 
     def cached_code(self, sender: str, slug: str) -> str | None:
         value = self._call("get", self.code_key(sender, slug))
