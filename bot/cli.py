@@ -37,7 +37,10 @@ def _check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{path}: OK, {len(book.campaigns)} campaign(s), numbers {', '.join(book.program.numbers)}")
+    for warning in book.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{path}: OK, {len(book.campaigns)} campaign(s), numbers {', '.join(book.program.numbers)}"
+          + (f", {len(book.warnings)} warning(s)" if book.warnings else ""))
     return 0
 
 
