@@ -38,6 +38,10 @@ redis-server:
 test: $(VENV)/.installed redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
+bench: $(VENV)/.installed redis-server
+	$(BIN)/python bench/redis_cost.py
+
 check: $(VENV)/.installed
 	$(BIN)/bot check
 

@@ -22,6 +22,7 @@ from .errors import CampaignFileError, Problem
 from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
 from .replies import ReplyTemplate, TemplateError
 from .segments import count_segments
+from .store import RateLimit
 
 Kind = Literal["coupon", "loyalty", "referral"]
 KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral")
@@ -60,6 +61,12 @@ OPT_OUT_CONFIRMATIONS = ("auto", "always", "never")
 #: Near misses are only suggested for keywords this long (shorter ones are too close to everything).
 NEAR_MISS_MIN_LENGTH = 5
 
+#: A sender may text 5 times in a row, then about once every 3 minutes.
+DEFAULT_SENDER_LIMIT = RateLimit(rate=20, per_seconds=3600, burst=5)
+#: Talon.One's partners are asked to stay at 500 calls/min (reference/talon_one.md §1.6).
+DEFAULT_UPSTREAM_LIMIT = RateLimit(rate=500, per_seconds=60, burst=50)
+LIMIT_FIELDS = ("sender_limit", "upstream_limit")
+
 
 @dataclass(frozen=True)
 class Program:
@@ -69,6 +76,8 @@ class Program:
     fallback: str
     terms_url: str | None
     replies: dict[str, ReplyTemplate] = field(default_factory=dict, compare=False, repr=False)
+    sender_limit: RateLimit | None = DEFAULT_SENDER_LIMIT
+    upstream_limit: RateLimit | None = DEFAULT_UPSTREAM_LIMIT
     consent_retention_days: int = DEFAULT_CONSENT_RETENTION_DAYS
     max_segments: int = DEFAULT_MAX_SEGMENTS
     opt_out_confirmation: str = "auto"
@@ -96,6 +105,9 @@ class Campaign:
     numbers: tuple[str, ...] = ()
     not_started_reply: ReplyTemplate | None = None
     ended_reply: ReplyTemplate | None = None
+    #: Overrides of the program's limits; None means "the program's".
+    sender_limit: RateLimit | None = None
+    upstream_limit: RateLimit | None = None
 
     def window(self, now: dt.datetime) -> Literal["open", "not_started", "ended"]:
         if self.starts_at and now < self.starts_at:
@@ -175,7 +187,7 @@ class CampaignBook:
 
 PROGRAM_FIELDS = {
     "name", "numbers", "help", "fallback", "terms_url", "near_miss_reply", "consent_retention_days",
-    "max_segments", "opt_out_confirmation", *PROGRAM_DEFAULTS,
+    "max_segments", "opt_out_confirmation", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
 }
 CAMPAIGN_FIELDS = {
     "slug",
@@ -191,6 +203,7 @@ CAMPAIGN_FIELDS = {
     "ends_at",
     "numbers",
     *DEFAULT_REPLIES,
+    *LIMIT_FIELDS,
 }
 REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     "coupon": ("application_id", "campaign_id", "external_campaign_id"),
@@ -349,12 +362,37 @@ class _Loader:
         for key, value in texts.items():
             if key != "name":
                 self.warn_if_long("program", None, key, "[program]", value)
+        limits = {
+            key: self._limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
+        }
         if not ok:
             return None
         return Program(
             texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
-            opt_out_confirmation=confirmation, **settings,
+            opt_out_confirmation=confirmation, **settings, **limits,
         )
+
+    def _limit(self, raw: Any, bad, *, may_disable: bool = True) -> RateLimit | None:
+        """`{ rate = 20, per_seconds = 3600, burst = 5 }`, or (in [program]) `false` for no limit."""
+        if raw is False and may_disable:
+            return None
+        shape = "expected false or a table { rate = N, per_seconds = S, burst = B }"
+        if not isinstance(raw, dict):
+            bad(shape)
+            return None
+        unknown = set(raw) - {"rate", "per_seconds", "burst"}
+        if unknown:
+            bad(f"unknown field(s) {sorted(unknown)}: {shape}")
+            return None
+        rate, per_seconds, burst = raw.get("rate"), raw.get("per_seconds"), raw.get("burst", 1)
+        for name, value in (("rate", rate), ("burst", burst)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(f"{name} must be a whole number of at least 1, got {value!r}")
+                return None
+        if not isinstance(per_seconds, (int, float)) or isinstance(per_seconds, bool) or per_seconds <= 0:
+            bad(f"per_seconds must be a positive number, got {per_seconds!r}")
+            return None
+        return RateLimit(rate=rate, per_seconds=float(per_seconds), burst=burst)
 
     def _numbers(self, raw: Any, bad, *, required: bool) -> tuple[str, ...]:
         if raw is None and not required:
@@ -484,6 +522,11 @@ class _Loader:
             key: self._template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
             for key, default in DEFAULT_REPLIES.items()
         }
+        limits = {
+            key: self._limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
+            for key in LIMIT_FIELDS
+            if key in raw
+        }
         if not ok or reply is None:
             return None
         for key, template in (("reply", reply), *extra_replies.items()):
@@ -502,6 +545,7 @@ class _Loader:
             ends_at=window["ends_at"],
             numbers=numbers,
             **extra_replies,
+            **limits,
         )
 
     def _datetime(self, raw: Any, bad) -> dt.datetime | None:

@@ -29,7 +29,7 @@ from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent
 from .phone import hash_sender, mask, to_e164
-from .store import ConsentEvent, Decision, RateLimit, Store
+from .store import ConsentEvent, Decision, Issuance, Store
 from .talon import Coupon, LoyaltyBalance, Referral
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,16 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Per-sender limit, and how long one text may wait for another's issuance."""
+class Timing:
+    """How long one text may wait for another's issuance, and how often it looks."""
 
-    per_sender: RateLimit | None = RateLimit(rate=30, period_s=3600, burst=5)
     issue_wait_s: float = 8.0
     poll_s: float = 0.05
+
+    @property
+    def lock_ttl_ms(self) -> int:
+        # Outlives the holder's own wait so a waiter never takes over a live call.
+        return int(self.issue_wait_s * 1000) + 2000
 
 
 class Conversation:
@@ -91,14 +95,14 @@ class Conversation:
         issuer: Issuer,
         *,
         secret: str = "",
-        limits: Limits = Limits(),
+        timing: Timing = Timing(),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ):
         self.book = book
         self.store = store
         self.issuer = issuer
         self.secret = secret
-        self.limits = limits
+        self.timing = timing
         self.clock = clock
 
     # -- entry point
@@ -123,15 +127,22 @@ class Conversation:
         word = classify(message.body, message.opt_out_type)
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
-        # Coupons and referral codes are cached per sender; a balance is read fresh.
-        cached_slug = campaign.slug if campaign and campaign.kind != "loyalty" else None
+        window = campaign.window(self.clock()) if campaign else None
+        # Coupons and referral codes are cached per sender and issued once under
+        # a lock taken in the same round trip; a balance is read fresh.
+        issuance = None
+        if campaign and window == "open" and campaign.kind != "loyalty":
+            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms)
+        program = self.book.program
+        limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
             decision = self.store.begin(
                 message.sid,
                 message.sender,
-                slug=cached_slug,
                 check_optout=word is None,
-                limit=None if word else self.limits.per_sender,
+                limit=limit,
+                limit_scope=campaign.slug if campaign and campaign.sender_limit else None,
+                issuance=issuance,
             )
         except StoreUnavailable as exc:
             return self._without_store(message, word, campaign, exc)
@@ -144,13 +155,13 @@ class Conversation:
             return self._finish(message, Reply(None, "opted_out"))
         if decision.status == "limited":
             text = self._program_text("limited_reply") if decision.notice else None
-            return self._finish(message, Reply(text, "limited"))
+            return self._finish(message, Reply(text, "limited", campaign.slug if campaign else None))
 
         if word is not None:
             return self._compliance(message, word)
         if campaign is None:
             return self._unknown(message)
-        return self._campaign(message, campaign, decision)
+        return self._campaign(message, campaign, window, decision, issuance)
 
     # -- compliance words
 
@@ -197,54 +208,70 @@ class Conversation:
 
     # -- campaigns
 
-    def _campaign(self, message: InboundMessage, campaign: Campaign, decision: Decision) -> Reply:
+    def _campaign(
+        self, message: InboundMessage, campaign: Campaign, window: str, decision: Decision, issuance: Issuance | None
+    ) -> Reply:
         context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
-        window = campaign.window(self.clock())
         if window != "open":
             template = campaign.not_started_reply if window == "not_started" else campaign.ended_reply
             return self._finish(message, Reply(template.render(**context), window, campaign.slug))
-        profile = to_e164(message.sender) or message.sender
-
-        if campaign.kind == "loyalty":
-            try:
-                balance = self.issuer.loyalty(loyalty_program_id=campaign.loyalty_program_id, profile=profile)
-            except UpstreamError as exc:
-                return self._upstream_failed(message, campaign, exc)
-            text = campaign.reply.render(
-                **context, balance=_points(balance.balance), tier=balance.tier,
-                points_to_next_tier=_points(balance.points_to_next_tier),
-            )
-            return self._finish(message, Reply(text, "loyalty", campaign.slug), **self._served(message, campaign))
-
         if decision.code:
             text = campaign.reply.render(**context, code=decision.code)
             return self._finish(
                 message, Reply(text, "repeat", campaign.slug, decision.code), **self._served(message, campaign)
             )
-
-        token = secrets.token_hex(8)
-        lock_ttl_ms = int(self.limits.issue_wait_s * 1000) + 2000
-        if not self.store.acquire_lock(message.sender, campaign.slug, token, lock_ttl_ms):
+        if decision.status == "wait":
             # Another text from this sender is asking Talon.One right now: wait for its code.
-            code = self._await_code(message.sender, campaign.slug)
+            code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug))
             if code is None:
                 return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
             return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign))
 
+        token = issuance.lock_token if issuance else None
         try:
+            if not self._upstream_allowed(campaign):
+                if token:
+                    self.store.unlock(message.sender, campaign.slug, token)
+                return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
+            profile = to_e164(message.sender) or message.sender
+            if campaign.kind == "loyalty":
+                balance = self.issuer.loyalty(loyalty_program_id=campaign.loyalty_program_id, profile=profile)
+                text = campaign.reply.render(
+                    **context, balance=_points(balance.balance), tier=balance.tier,
+                    points_to_next_tier=_points(balance.points_to_next_tier),
+                )
+                return self._finish(
+                    message, Reply(text, "loyalty", campaign.slug), **self._served(message, campaign)
+                )
             code = self._issue(campaign, profile)
         except UpstreamError as exc:
-            self.store.unlock(message.sender, campaign.slug, token)
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
             return self._upstream_failed(message, campaign, exc)
         except BaseException:
-            self.store.unlock(message.sender, campaign.slug, token)
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
             raise
         text = campaign.reply.render(**context, code=code)
         return self._finish(
             message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token,
             **self._served(message, campaign),
         )
+
+    def _upstream_allowed(self, campaign: Campaign) -> bool:
+        """The campaign's share of Talon.One's rate. Fails open: a limit is not worth a lost customer."""
+        limit = campaign.upstream_limit or self.book.program.upstream_limit
+        if limit is None:
+            return True
+        try:
+            allowed = self.store.allow(self.store.upstream_key(campaign.slug), limit)
+        except StoreUnavailable as exc:
+            log.warning("upstream budget of %s not checked (failing open): %s", campaign.slug, exc)
+            return True
+        if not allowed:
+            log.warning("campaign %s is over its upstream budget of %s", campaign.slug, limit)
+        return allowed
 
     def _issue(self, campaign: Campaign, profile: str) -> str:
         if campaign.kind == "referral":
@@ -264,16 +291,13 @@ class Conversation:
     # -- waiting on another request
 
     def _poll(self, read: Callable[[], str | None]) -> str | None:
-        deadline = time.monotonic() + self.limits.issue_wait_s
+        deadline = time.monotonic() + self.timing.issue_wait_s
         while time.monotonic() < deadline:
             value = read()
             if value is not None:
                 return value
-            time.sleep(self.limits.poll_s)
+            time.sleep(self.timing.poll_s)
         return None
-
-    def _await_code(self, sender: str, slug: str) -> str | None:
-        return self._poll(lambda: self.store.cached_code(sender, slug))
 
     def _await_first_delivery(self, message: InboundMessage) -> Reply:
         """The same MessageSid is being handled right now (a Twilio retry): answer what it answers."""

@@ -1,38 +1,49 @@
 """Every Redis key and Lua script of the bot lives here, and nowhere else.
 
 Keys all start with one prefix (default ``kcb``) so several bots can share one
-Redis, and carry the customer's sender address as a hash tag, ``{+15551234567}``,
-so every multi-key script touches one cluster slot.
+Redis, and carry a hash tag so every multi-key script touches one cluster slot:
+the customer's sender address, ``{+15551234567}``, for everything about one
+customer; ``{campaign:<slug>}`` and ``{ip:<hash>}`` for shared buckets.
 
-=====================================  =====================  ==========================================
-key                                    type / value           lifetime
-=====================================  =====================  ==========================================
-``P:{sender}:sid:<MessageSid>``        ``P`` while handled,   30 s while pending (a crashed handler's
-                                       ``R<reply>`` after     claim expires so Twilio's retry works);
-                                                              24 h once replied (replays within a day)
-``P:{sender}:code:<slug>``             the issued code        ``code_ttl`` (default 400 days): the
-                                                              "same code again" promise outlives a
-                                                              campaign, Talon.One remains the source
-``P:{sender}:lock:<slug>``             single-flight token    the issuance budget (PX), released early
-``P:{sender}:optout``                  hash: at, word         no expiry: an opt-out is kept until START
-``P:{sender}:rate``                    GCRA theoretical       until the sender's bucket is full again
-                                       arrival time (ms)
-``P:{sender}:notice``                  ``1``                  one limit period: one notice per window
-``P:{sender}:consent``                 list of consent        the program's ``consent_retention_days``
-                                       events, oldest first:  after the last event; older events are
-                                       ``at_ms|event|channel  dropped on each write, and at most
-                                       |campaign|word``       ``CONSENT_MAX_EVENTS`` are kept
-``P:{sender}:consent:served``          hash: campaign slug    the retention, from the opt-in source
-                                       -> ms of its recorded  recorded last: after it a new serve is
-                                       opt-in source          recorded as a fresh source
-=====================================  =====================  ==========================================
+========================================  =====================  ==========================================
+key (``P`` = the prefix)                  type / value           lifetime
+========================================  =====================  ==========================================
+``P:{sender}:sid:<MessageSid>``           ``P`` while handled,   30 s while pending (a crashed handler's
+                                          ``R<reply>`` after     claim expires so Twilio's retry works);
+                                                                 24 h once replied (replays within a day)
+``P:{sender}:code:<slug>``                the issued code        ``code_ttl`` (default 400 days): the
+                                                                 "same code again" promise outlives a
+                                                                 campaign; Talon.One remains the source
+``P:{sender}:lock:<slug>``                single-flight token    the issuance budget (PX); released when
+                                                                 the code is written or the call failed
+``P:{sender}:optout``                     hash: at, word         no expiry: an opt-out is kept until START
+``P:{sender}:rate`` / ``rate:<slug>``     GCRA theoretical       until the sender's bucket is full again
+                                          arrival time (ms)      (program limit / a campaign's own limit)
+``P:{sender}:notice``                     ``1``                  one limit period: one notice per window
+``P:{campaign:<slug>}:upstream``          GCRA TAT (ms)          until the campaign's upstream budget refills
+``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
+                                                                 hits per client IP hash
+``P:{sender}:consent``                    list of consent        the program's ``consent_retention_days``
+                                          events, oldest first:  after the last event; older events are
+                                          ``at_ms|event|channel  dropped on each write, and at most
+                                          |campaign|word``       ``CONSENT_MAX_EVENTS`` are kept
+``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
+                                          -> ms of its recorded  recorded last: after it a new serve is
+                                          opt-in source          recorded as a fresh source
+========================================  =====================  ==========================================
 
-`Store.begin` makes a repeat texter's whole decision (claim the MessageSid,
-opt-out, rate limit, cached code) in one script call; `Store.finish` stores
-the reply (and a first texter's code) in one more, together with the consent
-log's event when there is one (an opt-out, an opt-in, or the opt-in source the
-first time a number is served a campaign): consent costs no extra round trip.
-`Store.consent_log` reads the log back for `bot consent export`.
+Round trips per webhook: a repeat texter's whole decision (claim the
+MessageSid, opt-out, rate limit, cached code) is one `Store.begin`; storing
+the reply is one `Store.finish`. A first-time texter's `begin` also takes the
+single-flight lock, then adds the campaign's upstream budget check
+(`Store.allow`, another slot) and writes the code in the same `finish`.
+The consent log's event, when there is one (an opt-out, an opt-in, or the
+opt-in source the first time a number is served a campaign), is written by
+that same `finish`: consent costs no extra round trip. `Store.consent_log`
+reads the log back for `bot consent export`.
+
+Rate limits run on Redis's clock (``TIME`` inside the script), never the
+app's, so every worker and host agrees.
 """
 
 from __future__ import annotations
@@ -57,13 +68,30 @@ DEFAULT_CODE_TTL_MS = 400 * 24 * 3600 * 1000
 #: rate limited, so a flood must not grow one key without bound).
 CONSENT_MAX_EVENTS = 500
 
-# KEYS: sid, optout, rate, notice, code
+# One GCRA implementation, shared by every limiting script. Returns true when
+# the event is allowed (and records it), false when the bucket is empty.
+_GCRA = """
+local function gcra(key, interval, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  if new_tat - now > interval * burst then return false end
+  redis.call('SET', key, new_tat, 'PX', new_tat - now)
+  return true
+end
+"""
+
+# KEYS: sid, optout, rate, notice, code, lock
 # ARGV: pending_ttl_ms, check_optout (0/1), rate_interval_ms (0 = no limit),
-#       rate_burst, notice_ttl_ms
-# Returns {status, value}: status is one of
-#   replay (value = stored reply), in_flight, opted_out, limited (value = 1 if
-#   this text gets the notice), ok (value = cached code or false).
-_BEGIN = """
+#       rate_burst, notice_ttl_ms, lock_token ('' = no issuance), lock_ttl_ms
+# Returns {status, value}:
+#   replay (value = stored reply) | in_flight | opted_out
+#   limited (value = 1 when this text gets the one notice of the window)
+#   ok (value = cached code, or false when nothing is to be issued)
+#   issue (this caller holds the lock: ask upstream) | wait (another caller holds it)
+_BEGIN = _GCRA + """
 local stored = redis.call('GET', KEYS[1])
 if stored then
   if string.sub(stored, 1, 1) == 'R' then return {'replay', string.sub(stored, 2)} end
@@ -74,22 +102,15 @@ if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   return {'opted_out', false}
 end
 local interval = tonumber(ARGV[3])
-if interval > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local tat = tonumber(redis.call('GET', KEYS[3]) or now)
-  if tat < now then tat = now end
-  local new_tat = tat + interval
-  if new_tat - now > interval * tonumber(ARGV[4]) then
-    local first = redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5])
-    return {'limited', first and 1 or 0}
-  end
-  redis.call('SET', KEYS[3], new_tat, 'PX', new_tat - now)
+if interval > 0 and not gcra(KEYS[3], interval, tonumber(ARGV[4])) then
+  local first = redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5])
+  return {'limited', first and 1 or 0}
 end
-if KEYS[5] ~= KEYS[1] then
-  return {'ok', redis.call('GET', KEYS[5])}
-end
-return {'ok', false}
+if ARGV[6] == '' then return {'ok', false} end
+local code = redis.call('GET', KEYS[5])
+if code then return {'ok', code} end
+if redis.call('SET', KEYS[6], ARGV[6], 'NX', 'PX', ARGV[7]) then return {'issue', false} end
+return {'wait', false}
 """
 
 # KEYS: sid, code, lock, optout, consent, consent_served
@@ -132,6 +153,12 @@ end
 return 1
 """
 
+# KEYS: bucket. ARGV: interval_ms, burst. Returns 1 (allowed) or 0.
+_ALLOW = _GCRA + """
+if gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])) then return 1 end
+return 0
+"""
+
 # KEYS: sid. Releases a claim that never got a reply, so a retry can run.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == 'P' then return redis.call('DEL', KEYS[1]) end
@@ -147,15 +174,22 @@ return 0
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A GCRA limit: `burst` texts at once, then one per `period_s / rate`."""
+    """A GCRA limit: `burst` events at once, then `rate` per `per_seconds` on average."""
 
     rate: int
-    period_s: float
+    per_seconds: float
     burst: int
 
     @property
     def interval_ms(self) -> int:
-        return max(1, int(self.period_s * 1000 / self.rate))
+        return max(1, int(self.per_seconds * 1000 / self.rate))
+
+    @property
+    def window_ms(self) -> int:
+        return max(1, int(self.per_seconds * 1000))
+
+
+Status = Literal["replay", "in_flight", "opted_out", "limited", "ok", "issue", "wait"]
 
 
 @dataclass(frozen=True)
@@ -193,10 +227,19 @@ def _ms(moment: dt.datetime) -> int:
 
 @dataclass(frozen=True)
 class Decision:
-    status: Literal["replay", "in_flight", "opted_out", "limited", "ok"]
+    status: Status
     reply: str | None = None
     code: str | None = None
     notice: bool = False
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """Ask `begin` to look up (and if missing, lock for) the code of campaign `slug`."""
+
+    slug: str
+    lock_token: str
+    lock_ttl_ms: int
 
 
 class Store:
@@ -208,14 +251,15 @@ class Store:
         self.description = description
         self._begin = client.register_script(_BEGIN)
         self._finish = client.register_script(_FINISH)
+        self._allow = client.register_script(_ALLOW)
         self._release = client.register_script(_RELEASE)
         self._unlock = client.register_script(_UNLOCK)
 
     # -- keys
 
-    def _key(self, sender: str, *parts: str) -> str:
-        # Braces in a sender would break the hash tag; Twilio never sends them.
-        tag = sender.replace("{", "(").replace("}", ")")
+    def _key(self, tag: str, *parts: str) -> str:
+        # Braces inside a tag would break the hash tag; Twilio never sends them.
+        tag = tag.replace("{", "(").replace("}", ")")
         return ":".join((self.prefix, "{" + tag + "}", *parts))
 
     def sid_key(self, sender: str, sid: str) -> str:
@@ -229,6 +273,15 @@ class Store:
 
     def optout_key(self, sender: str) -> str:
         return self._key(sender, "optout")
+
+    def sender_rate_key(self, sender: str, slug: str | None = None) -> str:
+        return self._key(sender, "rate", slug) if slug else self._key(sender, "rate")
+
+    def upstream_key(self, slug: str) -> str:
+        return self._key(f"campaign:{slug}", "upstream")
+
+    def bucket_key(self, name: str, ident: str) -> str:
+        return self._key(f"{name}:{ident}", "rate")
 
     def consent_key(self, sender: str) -> str:
         return self._key(sender, "consent")
@@ -244,30 +297,41 @@ class Store:
         except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from exc
 
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(*args, **kwargs)
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
     def begin(
         self,
         sid: str,
         sender: str,
         *,
-        slug: str | None,
         check_optout: bool,
         limit: RateLimit | None,
+        limit_scope: str | None = None,
+        issuance: Issuance | None = None,
     ) -> Decision:
         """Claim `sid` and decide, in one round trip. See the module docstring."""
         sid_key = self.sid_key(sender, sid)
+        slug = issuance.slug if issuance else None
         keys = [
             sid_key,
             self.optout_key(sender),
-            self._key(sender, "rate"),
+            self.sender_rate_key(sender, limit_scope),
             self._key(sender, "notice"),
             self.code_key(sender, slug) if slug else sid_key,
+            self.lock_key(sender, slug) if slug else sid_key,
         ]
         args = [
             PENDING_TTL_MS,
             "1" if check_optout else "0",
             limit.interval_ms if limit else 0,
             limit.burst if limit else 0,
-            int(limit.period_s * 1000) if limit else 0,
+            limit.window_ms if limit else 0,
+            issuance.lock_token if issuance else "",
+            issuance.lock_ttl_ms if issuance else 0,
         ]
         status, value = self._run(self._begin, keys, args)
         status = _text(status)
@@ -313,39 +377,28 @@ class Store:
                      consent.campaign, CONSENT_MAX_EVENTS]
         self._run(self._finish, keys, args)
 
+    def allow(self, key: str, limit: RateLimit) -> bool:
+        """Take one event from the GCRA bucket at `key` (see `upstream_key`, `bucket_key`)."""
+        return bool(self._run(self._allow, [key], [limit.interval_ms, limit.burst]))
+
     def release(self, sid: str, sender: str) -> None:
         """Give up a claim whose handling failed before a reply, so Twilio's retry can succeed."""
         self._run(self._release, [self.sid_key(sender, sid)], [])
-
-    def acquire_lock(self, sender: str, slug: str, token: str, ttl_ms: int) -> bool:
-        try:
-            return bool(self.client.set(self.lock_key(sender, slug), token, nx=True, px=ttl_ms))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
 
     def unlock(self, sender: str, slug: str, token: str) -> None:
         self._run(self._unlock, [self.lock_key(sender, slug)], [token])
 
     def cached_code(self, sender: str, slug: str) -> str | None:
-        try:
-            value = self.client.get(self.code_key(sender, slug))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        value = self._call("get", self.code_key(sender, slug))
         return _text(value) if value is not None else None
 
     def stored_reply(self, sender: str, sid: str) -> str | None:
-        try:
-            value = self.client.get(self.sid_key(sender, sid))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        value = self._call("get", self.sid_key(sender, sid))
         value = _text(value) if value is not None else None
         return value[1:] if value and value.startswith("R") else None
 
     def is_opted_out(self, sender: str) -> bool:
-        try:
-            return bool(self.client.exists(self.optout_key(sender)))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        return bool(self._call("exists", self.optout_key(sender)))
 
     def consent_log(self, *, now: dt.datetime, retention_days: int) -> Iterator[ConsentEvent]:
         """Every number's consent events within the retention, number by number, oldest first.
