@@ -220,3 +220,10 @@ def test_start_up_logs_the_warnings_and_serves(settings, talon, tmp_path, caplog
 def test_bad_program_settings_are_refused(tmp_path, setting, message):
     [problem] = problems(tmp_path, CAMPAIGNS.replace("[program]", f"[program]\n{setting}", 1))
     assert f"[program].{message}" in problem
+
+
+def test_start_up_refuses_a_file_with_one_edit_neighbours(settings, tmp_path):
+    path = write(tmp_path, CAMPAIGNS.replace('keywords = ["REFER"]', 'keywords = ["SPRINT"]'))
+    with pytest.raises(CampaignFileError) as caught:
+        create_app(settings.__class__(**{**settings.__dict__, "campaigns_file": path}))
+    assert "(friends).keywords: keyword 'SPRINT' is one edit from 'SPRING' of campaign 'spring'" in str(caught.value)
