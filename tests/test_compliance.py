@@ -16,6 +16,7 @@ from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
 from tests.conftest import CAMPAIGNS, DEPLOYMENT
 from tests.support.twiml import reply
+from tests.test_guarantees import redis_cluster_url  # noqa: F401  (the 3-master cluster fixture)
 
 SENDER = "+15551234567"
 SHORT_CODE = "12345"
@@ -268,10 +269,11 @@ def test_logs_carry_the_number_hash_never_the_number(text, talon, caplog):
 # -- bot consent export
 
 
-def run_export(redis_url: str, prefix: str, campaigns_file, *args: str) -> subprocess.CompletedProcess:
+def run_export(redis_url: str, prefix: str, campaigns_file, *args: str, cluster: bool = False) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
     env = {
         **clean, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, "TWILIO_AUTH_TOKEN": "t",
+        "REDIS_CLUSTER": "true" if cluster else "false",
         "BOT_SECRET": "test-secret", "CAMPAIGNS_FILE": str(campaigns_file),
         "TALON_API_KEY": "k", "TALON_DEPLOYMENT": DEPLOYMENT,
     }
@@ -321,3 +323,26 @@ def test_consent_export_to_an_unwritable_place_fails_cleanly(settings, campaigns
     result = run_export(redis_url, settings.redis_key_prefix, campaigns_file, "--output", str(tmp_path / "no" / "x.csv"))
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"bot: cannot write {tmp_path / 'no' / 'x.csv'}")
+
+
+def test_consent_log_and_export_on_a_cluster(settings, talon, campaigns_file, redis_cluster_url):
+    # Senders hash to different slots, so the export must SCAN every master.
+    import dataclasses
+
+    from bot.app import Services
+    from bot.conversation import InboundMessage
+
+    services = Services.build(dataclasses.replace(settings, redis_url=redis_cluster_url, redis_cluster=True))
+    senders = [f"+1555000{n:04d}" for n in range(12)]
+    for n, sender in enumerate(senders):
+        services.conversation.handle(InboundMessage(f"SM{n:032d}", sender, "+15005550006", "STOP"))
+    slots = {services.store.client.keyslot(services.store.consent_key(s)) for s in senders}
+    nodes = {services.store.client.nodes_manager.get_node_from_slot(slot).name for slot in slots}
+    assert len(nodes) > 1
+    services.issuer.close()
+
+    result = run_export(redis_cluster_url, settings.redis_key_prefix, campaigns_file, cluster=True)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted(r["number"] for r in rows) == senders
+    assert {(r["event"], r["word"]) for r in rows} == {("opt_out", "STOP")}
