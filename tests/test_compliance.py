@@ -16,7 +16,6 @@ from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
 from tests.conftest import CAMPAIGNS, DEPLOYMENT
 from tests.support.twiml import reply
-from tests.test_guarantees import redis_cluster_url  # noqa: F401  (the 3-master cluster fixture)
 
 SENDER = "+15551234567"
 SHORT_CODE = "12345"
