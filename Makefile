@@ -38,8 +38,10 @@ redis-server:
 test: $(VENV)/.installed redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# `make bench`: the bot under the Procfile's gunicorn against a minimal baseline, loopback only,
-# bounded (about a minute); needs Debian's wrk, installed with apt-get when missing and root.
+# Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
+# `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
+# Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
+# trips per webhook path. About two minutes in all.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -51,6 +53,7 @@ wrk:
 
 bench: $(VENV)/.installed redis-server wrk
 	$(BIN)/python -m bench
+	$(BIN)/python bench/redis_cost.py
 
 check: $(VENV)/.installed
 	$(BIN)/bot check

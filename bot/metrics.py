@@ -10,6 +10,9 @@ metric                                   type       labels                      
 ``kcb_upstream_request_duration_seconds`` histogram ``endpoint``, ``status``        every Talon.One call
                                                                                     (`TalonClient._get`); its
                                                                                     ``_count`` is the number of calls
+``kcb_upstream_breaker_state``           gauge      ``state`` (closed, half-open,   read from Redis at each scrape
+                                                    open): 1 for the current one    (bot/health.py)
+``kcb_late_jobs_queued``                 gauge      –                               read from Redis at each scrape
 =======================================  =========  ==============================  ==============================
 
 Labels never carry a phone number: ``campaign`` is the campaign's slug (``""``
@@ -34,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -51,6 +54,18 @@ UPSTREAM_SECONDS = Histogram(
     ["endpoint", "status"],
     # Talon.One answers in tens of ms; the read timeout is 5 s and Twilio's window 15 s.
     buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
+
+# Read from Redis (shared by every worker) when /metrics is scraped. In multiprocess mode each
+# worker keeps the value it last set: "livemostrecent" reports the latest scrape's, where
+# "livemax" would keep a state another worker saw earlier (an "open" long after it closed).
+BREAKER_STATES = ("closed", "half-open", "open")
+BREAKER = Gauge(
+    "kcb_upstream_breaker_state", "Talon.One circuit breaker (shared in Redis): 1 for the current state",
+    ["state"], multiprocess_mode="livemostrecent",
+)
+QUEUED = Gauge(
+    "kcb_late_jobs_queued", "Codes waiting to be texted late (shared in Redis)", multiprocess_mode="livemostrecent",
 )
 
 

@@ -1,0 +1,57 @@
+"""Sending SMS through Twilio's REST API (late replies, the landing page's "text me my code").
+
+Twilio's create-message call is not idempotent (error 20500: a retried POST can
+send twice), so this module never retries a send; it maps failures to
+`DeliveryError`s that say whether the message may have gone out, and can look
+a sent message up for reconciliation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut
+from .phone import mask
+
+log = logging.getLogger(__name__)
+
+OPTED_OUT = 21610
+
+
+class SmsSender:
+    """A Twilio REST client with an explicit HTTP timeout and a configurable base URL."""
+
+    def __init__(self, account_sid: str, auth_token: str, *, api_url: str = "https://api.twilio.com", timeout: float = 10.0):
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        # Twilio's domains take their base URL from this attribute; tests point it at a stand-in.
+        self.client.api.base_url = api_url
+
+    def send(self, *, to: str, from_: str, body: str) -> str:
+        """Send one SMS and return its MessageSid."""
+        try:
+            message = self.client.messages.create(to=to, from_=from_, body=body)
+        except TwilioRestException as exc:
+            if exc.code == OPTED_OUT:
+                raise RecipientOptedOut(f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status) from exc
+            if exc.status is not None and exc.status < 500:
+                raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {exc.msg}", code=exc.code, status=exc.status) from exc
+            raise DeliveryUncertain(f"Twilio {exc.status}: {exc.msg}", code=exc.code, status=exc.status) from exc
+        except TwilioException as exc:
+            raise DeliveryUncertain(f"Twilio unreachable or slow: {exc}") from exc
+        except OSError as exc:  # requests' connection errors and timeouts
+            raise DeliveryUncertain(f"Twilio unreachable or slow: {type(exc).__name__}: {exc}") from exc
+        log.info("sent %s to %s", message.sid, mask(to))
+        return message.sid
+
+    def was_sent(self, *, to: str, from_: str, body: str, after: dt.datetime) -> bool:
+        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send)."""
+        try:
+            messages = self.client.messages.list(to=to, from_=from_, date_sent_after=after, limit=50)
+        except (TwilioException, OSError) as exc:
+            raise DeliveryUncertain(f"Twilio message lookup failed: {exc}") from exc
+        return any(m.body == body for m in messages)
