@@ -87,7 +87,7 @@ def test_no_phone_number_in_any_log_line(client, text, talon, log_lines):
     text("STOP", sender=c)
     text("SAVE", sender=c)
     text("START", sender=c)
-    talon.script((500, error_body(500, "boom")), (401, error_body(401, "Missing Session Token")))
+    talon.script((404, error_body(404, "Not Found")), (401, error_body(401, "Missing Session Token")))
     text("SAVE", sender=d)
     text("REFER", sender=d)
     text("POINTS", sender=d)
