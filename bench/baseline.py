@@ -6,6 +6,10 @@ POST /sms: one `SET NX PX` claiming the MessageSid (the dedupe claim), one
 the same work as the bot's limit), and a fixed TwiML reply. No signature
 check, no keyword matching, no templates, no logging: everything the bot does
 beyond this is its own overhead.
+
+`POST /sms?upstream=1` also asks the Talon.One stand-in (TALON_BASE_URL) for
+the sender's coupon with one pooled httpx GET, as the bot's first-code path
+does: the floor of that path on the same machine.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 from xml.sax.saxutils import escape
 
+import httpx
 import redis
 from flask import Flask, Response, request
 
@@ -29,6 +34,8 @@ return 1
 
 client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2.0, socket_connect_timeout=2.0)
 limit = client.register_script(_LIMIT)
+talon = httpx.Client(base_url=os.environ.get("TALON_BASE_URL", "http://127.0.0.1:9"), timeout=5.0,
+                     headers={"Authorization": "ApiKey-v1 baseline", "destination-hostname": "baseline.talon.one"})
 app = Flask(__name__)
 
 REPLY = "Your Acme code: BASE-LINE1. Show it at the till."
@@ -41,6 +48,9 @@ def sms() -> Response:
     claimed = client.set(f"base:{{{sender}}}:sid:{form['MessageSid']}", "P", nx=True, px=30_000)
     allowed = limit(keys=[f"base:{{{sender}}}:rate"], args=[120_000, 5])
     text = REPLY if claimed and allowed else ""
+    if text and request.args.get("upstream"):
+        params = {"applicationId": 12, "campaignId": 345, "externalCampaignId": "sms-spring", "identifier": sender}
+        text = f"Your Acme code: {talon.get('/customer_engagement/coupon', params=params).json()['Value']}."
     body = '<?xml version="1.0" encoding="UTF-8"?><Response>'
     body += f"<Message>{escape(text)}</Message></Response>" if text else "</Response>"
     return Response(body, status=200, mimetype="text/xml")
