@@ -13,6 +13,7 @@ from .campaigns import CampaignBook, load_campaigns
 from .config import Settings
 from .conversation import Conversation, Issuer
 from .logs import configure_logging
+from .outbound import SmsSender
 from .sandbox import SandboxIssuer
 from .store import Store, connect
 from .talon import TalonClient
@@ -29,6 +30,8 @@ class Services:
     store: Store
     issuer: Issuer
     conversation: Conversation
+    #: Outbound SMS through Twilio's REST API; None without TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+    sender: SmsSender | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> "Services":
@@ -41,7 +44,7 @@ class Services:
         conversation = Conversation(book, store, issuer, secret=settings.bot_secret)
         if settings.demo_mode and not settings.twilio_auth_token:
             log.warning("TWILIO_AUTH_TOKEN is unset: webhook signatures are NOT verified (all-embedded demo only).")
-        return cls(settings, book, store, issuer, conversation)
+        return cls(settings, book, store, issuer, conversation, SmsSender.from_settings(settings))
 
 
 def make_issuer(settings: Settings) -> Issuer:
@@ -67,10 +70,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's form is a few KB; refuse floods early.
     app.extensions["bot"] = services
 
-    from . import health, sms
+    from . import health, landing, marketer, sms
 
     app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(landing.bp)
+    app.register_blueprint(marketer.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -80,6 +80,8 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     public_base_url: str | None = None
     bot_secret: str = field(default="", repr=False)
+    #: Password of the marketer's poster page (/marketer); unset: the page is disabled.
+    marketer_password: str | None = field(default=None, repr=False)
 
     @property
     def embedded_store(self) -> bool:
@@ -142,6 +144,7 @@ class Settings:
             twilio_api_url=_url(env, "TWILIO_API_URL", ("https", "http"), cls.twilio_api_url),
             public_base_url=_url(env, "PUBLIC_BASE_URL", ("https", "http")),
             bot_secret=text("BOT_SECRET") or "",
+            marketer_password=text("MARKETER_PASSWORD"),
         )
         settings.check()
         return settings
@@ -155,5 +158,7 @@ class Settings:
             )
         if self.twilio_account_sid and not self.twilio_account_sid.startswith("AC"):
             raise ConfigError(f"TWILIO_ACCOUNT_SID: expected an AC… account SID, got {self.twilio_account_sid!r}")
+        if self.marketer_password is not None and len(self.marketer_password) < 12:
+            raise ConfigError("MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)")
         if not self.bot_secret and not self.demo_mode:
             raise ConfigError("BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)")

@@ -17,13 +17,14 @@ import datetime as dt
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping, Protocol
 
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent
 from .phone import hash_sender, mask, to_e164
+from .scans import attribute_text
 from .store import Decision, RateLimit, Store
 from .talon import Coupon, LoyaltyBalance, Referral
 
@@ -67,6 +68,8 @@ class Reply:
     outcome: Outcome
     campaign: str | None = None
     code: str | None = field(default=None, repr=False)
+    #: The poster the text came from ("SAVE P7"): a [[posters]] slug, "unlisted", or None.
+    poster: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ class Conversation:
             return self._compliance(message, word)
         if campaign is None:
             return self._finish(message, Reply(self.book.program.fallback, "unknown"))
-        return self._campaign(message, campaign, decision)
+        reply = self._campaign(message, campaign, decision)
+        # A poster's reference after the keyword is recorded; it never changes the answer.
+        return replace(reply, poster=attribute_text(self.book, self.store, campaign, match.rest))
 
     # -- compliance words
 
@@ -278,6 +283,7 @@ class Conversation:
                 "sender_hash": hash_sender(self.secret, message.sender),
                 "campaign": reply.campaign,
                 "outcome": reply.outcome,
+                "poster": reply.poster,
                 "duration_ms": round(seconds * 1000, 2),
             },
         )

@@ -4,6 +4,7 @@
     ├── ConfigError            bad environment or campaign file: start-up stops
     │   └── CampaignFileError  carries every problem with its place
     ├── StoreUnavailable       Redis (or the embedded store) could not be used
+    ├── SendFailed             Twilio's REST API did not accept an outbound SMS
     └── UpstreamError          an issuer (Talon.One or the sandbox) failed
         ├── UpstreamRetryable  429, 5xx, timeouts, connection errors, garbage
         └── UpstreamPermanent  400, 401, 403, 404: retrying cannot help
@@ -44,6 +45,15 @@ class CampaignFileError(ConfigError):
 
 class StoreUnavailable(BotError):
     """The shared store did not answer; callers fail open or closed as their rule says."""
+
+
+class SendFailed(BotError):
+    """An outbound SMS was not accepted by Twilio. `status`/`code` are Twilio's when it answered."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class UpstreamError(BotError):

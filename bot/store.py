@@ -18,6 +18,17 @@ key                                    type / value           lifetime
 ``P:{sender}:rate``                    GCRA theoretical       until the sender's bucket is full again
                                        arrival time (ms)
 ``P:{sender}:notice``                  ``1``                  one limit period: one notice per window
+``P:{sender}:webrate``                 GCRA time (ms)         the landing form's limit per number (texts
+                                                              sent to a number typed on a web page)
+``P:{web:<ip hash>}:webrate``          GCRA time (ms)         the landing form's limit per client; the
+                                                              IP is kept only as a salted HMAC
+``P:{stats}:scans``                    hash ``campaign|poster``  no expiry: counted QR scans (GET, no
+                                       -> count               crawlers)
+``P:{stats}:unique``                   hash, same fields      no expiry: first scan of a visitor that day
+``P:{stats}:texts``                    hash, same fields      no expiry: texts carrying a poster's ref
+``P:{stats}:seen:<YYYY-MM-DD>``        set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
+                                                              agent, slug); the salt derives from
+                                                              BOT_SECRET and the day and is never stored
 =====================================  =====================  ==========================================
 
 `Store.begin` makes a repeat texter's whole decision (claim the MessageSid,
@@ -106,6 +117,35 @@ return 0
 """
 
 
+# KEYS: seen, scans, unique. ARGV: field, visitor, seen_ttl_ms.
+# Counts one scan; returns 1 when the visitor is new today (a unique scan).
+_SCAN = """
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local new = redis.call('SADD', KEYS[1], ARGV[2])
+if new == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return new
+"""
+
+# KEYS: rate. ARGV: interval_ms, burst. GCRA as in _BEGIN: 1 allowed, 0 limited.
+_ALLOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > interval * tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+return 1
+"""
+
+SEEN_TTL_MS = 48 * 3600 * 1000
+STATS_TAG = "stats"
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """A GCRA limit: `burst` texts at once, then one per `period_s / rate`."""
@@ -138,6 +178,8 @@ class Store:
         self._finish = client.register_script(_FINISH)
         self._release = client.register_script(_RELEASE)
         self._unlock = client.register_script(_UNLOCK)
+        self._scan = client.register_script(_SCAN)
+        self._allow = client.register_script(_ALLOW)
 
     # -- keys
 
@@ -258,6 +300,46 @@ class Store:
             return bool(self.client.exists(self.optout_key(sender)))
         except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    # -- QR scans, poster attribution and the landing form's limits
+
+    def stats_key(self, *parts: str) -> str:
+        return ":".join((self.prefix, "{" + STATS_TAG + "}", *parts))
+
+    def count_scan(self, campaign: str, poster: str, visitor: str, day: str) -> bool:
+        """Count one scan of a poster; True when `visitor` (a salted hash) is new that day."""
+        keys = [self.stats_key("seen", day), self.stats_key("scans"), self.stats_key("unique")]
+        return bool(self._run(self._scan, keys, [f"{campaign}|{poster}", visitor, SEEN_TTL_MS]))
+
+    def count_poster_text(self, campaign: str, poster: str) -> None:
+        try:
+            self.client.hincrby(self.stats_key("texts"), f"{campaign}|{poster}", 1)
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    def poster_stats(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(campaign, poster) -> {"scans", "unique", "texts"} counts, for `bot scans`."""
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for name in ("scans", "unique", "texts"):
+            try:
+                values = self.client.hgetall(self.stats_key(name))
+            except redis.exceptions.RedisError as exc:
+                raise StoreUnavailable(f"{self.description}: {exc}") from exc
+            for field_, count in values.items():
+                campaign, _, poster = _text(field_).partition("|")
+                row = rows.setdefault((campaign, poster), {"scans": 0, "unique": 0, "texts": 0})
+                row[name] = int(count)
+        return rows
+
+    def web_number_key(self, sender: str) -> str:
+        return self._key(sender, "webrate")
+
+    def web_client_key(self, client_hash: str) -> str:
+        return self._key("web:" + client_hash, "webrate")
+
+    def allow(self, key: str, limit: RateLimit) -> bool:
+        """One GCRA step on `key` (one of the *_key names above): True when within `limit`."""
+        return bool(self._run(self._allow, [key], [limit.interval_ms, limit.burst]))
 
     def ping(self) -> bool:
         try:
