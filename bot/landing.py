@@ -25,7 +25,7 @@ from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
 from .errors import SendFailed, StoreUnavailable
 from .phone import mask
-from .posters import PosterError, campaign_number, display_number, footer_text, poster_keyword
+from .posters import PosterError, campaign_number, default_headline, display_number, footer_text, poster_keyword
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
 from .store import RateLimit
 
@@ -124,7 +124,7 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
     html = render_template(
         "landing.html",
         program=book.program,
-        headline=(poster.headline if poster else None) or campaign.headline or f"{book.program.name}",
+        headline=(poster.headline if poster else None) or campaign.headline or default_headline(book, campaign),
         keyword=keyword,
         body=body,
         number=display_number(number),

@@ -343,6 +343,8 @@ def layout(content: PosterContent, options: PosterOptions = PosterOptions()) -> 
     if module / PT_PER_MM < MIN_MODULE_MM:
         raise PosterError(f"QR modules would be {module / PT_PER_MM:.2f} mm: use a lower error level or a shorter payload")
     side = (modules + 2 * QUIET_ZONE) * module
+    # The QR code and its call to action sit in the middle of the room they leave.
+    qr_top += max(0.0, qr_bottom_limit - qr_top - side) / 2
     block = QrBlock(qr.matrix, cx - side / 2, qr_top, module, qr.designator)
 
     y = qr_top + side + 6
