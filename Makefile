@@ -55,6 +55,10 @@ qr-test-tools:
 test: $(VENV)/.installed redis-server qr-test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
+bench: $(VENV)/.installed redis-server
+	$(BIN)/python bench/redis_cost.py
+
 check: $(VENV)/.installed
 	$(BIN)/bot check
 

@@ -11,27 +11,30 @@ from werkzeug.exceptions import HTTPException
 
 from .campaigns import CampaignBook, load_campaigns
 from .config import Settings
-from .conversation import Conversation, Issuer
-from .logs import configure_logging
+from .conversation import Conversation, Issuer, Timing
+from .delivery import LateDelivery, WorkerPolicy, start_in_thread
+from .errors import ConfigError
 from .outbound import SmsSender
+from .logs import configure_logging
 from .sandbox import SandboxIssuer
-from .store import Store, connect
+from .store import BreakerPolicy, Store, connect
 from .talon import TalonClient
+from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    """Everything a request needs, built once per process from `Settings`."""
+    """Everything a request (or the late-delivery worker) needs, built once per process from `Settings`."""
 
     settings: Settings
     book: CampaignBook
     store: Store
     issuer: Issuer
+    guard: UpstreamGuard
+    sms: SmsSender | None
     conversation: Conversation
-    #: Outbound SMS through Twilio's REST API; None without TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
-    sender: SmsSender | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> "Services":
@@ -41,10 +44,32 @@ class Services:
             store = connect(settings.redis_url, cluster=settings.redis_cluster, prefix=settings.redis_key_prefix)
         if issuer is None:
             issuer = make_issuer(settings)
-        conversation = Conversation(book, store, issuer, secret=settings.bot_secret)
+        guard = UpstreamGuard(
+            store,
+            breaker=BreakerPolicy(failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s),
+            read_timeout=settings.talon_read_timeout,
+        )
+        sms = None
+        if settings.can_send_sms:
+            sms = SmsSender(
+                settings.twilio_account_sid, settings.twilio_auth_token,
+                api_url=settings.twilio_api_url, timeout=settings.twilio_timeout_s,
+            )
+        else:
+            log.warning("TWILIO_ACCOUNT_SID is unset: codes that miss the webhook deadline cannot be texted later.")
+        conversation = Conversation(
+            book, store, issuer, secret=settings.bot_secret, timing=Timing(budget_s=settings.webhook_budget_s),
+            guard=guard, late_delivery=sms is not None,
+        )
         if settings.demo_mode and not settings.twilio_auth_token:
             log.warning("TWILIO_AUTH_TOKEN is unset: webhook signatures are NOT verified (all-embedded demo only).")
-        return cls(settings, book, store, issuer, conversation, SmsSender.from_settings(settings))
+        return cls(settings, book, store, issuer, guard, sms, conversation)
+
+    def late_delivery(self) -> LateDelivery:
+        if self.sms is None:
+            raise ConfigError("TWILIO_ACCOUNT_SID: the late-delivery worker needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        policy = WorkerPolicy(lease_s=self.settings.job_lease_s)
+        return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy)
 
 
 def make_issuer(settings: Settings) -> Issuer:
@@ -69,6 +94,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"))
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's form is a few KB; refuse floods early.
     app.extensions["bot"] = services
+    if services.settings.embedded_store and services.sms is not None:
+        # The embedded store lives in this process only, so its worker must too.
+        start_in_thread(services.late_delivery())
 
     from . import health, landing, marketer, sms
 

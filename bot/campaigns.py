@@ -21,6 +21,7 @@ from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem
 from .keywords import KeywordIndex, Match, normalize
 from .replies import ReplyTemplate, TemplateError
+from .store import RateLimit
 
 Kind = Literal["coupon", "loyalty", "referral"]
 KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral")
@@ -45,7 +46,14 @@ PROGRAM_DEFAULTS = {
     "limited_reply": "{{ program.name }}: too many messages. Please wait a while before texting again.",
     "error_reply": "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes.",
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
+    "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
 }
+
+#: A sender may text 5 times in a row, then about once every 3 minutes.
+DEFAULT_SENDER_LIMIT = RateLimit(rate=20, per_seconds=3600, burst=5)
+#: Talon.One's partners are asked to stay at 500 calls/min (reference/talon_one.md §1.6).
+DEFAULT_UPSTREAM_LIMIT = RateLimit(rate=500, per_seconds=60, burst=50)
+LIMIT_FIELDS = ("sender_limit", "upstream_limit")
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class Program:
     fallback: str
     terms_url: str | None
     replies: dict[str, ReplyTemplate] = field(default_factory=dict, compare=False, repr=False)
+    sender_limit: RateLimit | None = DEFAULT_SENDER_LIMIT
+    upstream_limit: RateLimit | None = DEFAULT_UPSTREAM_LIMIT
     #: Message frequency for poster footers, e.g. "Up to 2 msgs/mo" (required to render a poster).
     frequency: str | None = None
 
@@ -76,6 +86,9 @@ class Campaign:
     numbers: tuple[str, ...] = ()
     not_started_reply: ReplyTemplate | None = None
     ended_reply: ReplyTemplate | None = None
+    #: Overrides of the program's limits; None means "the program's".
+    sender_limit: RateLimit | None = None
+    upstream_limit: RateLimit | None = None
     #: Poster headline for this campaign (posters may override it).
     headline: str | None = None
 
@@ -158,7 +171,7 @@ class CampaignBook:
 
 # --------------------------------------------------------------------------- loading
 
-PROGRAM_FIELDS = {"name", "numbers", "help", "fallback", "terms_url", "frequency", *PROGRAM_DEFAULTS}
+PROGRAM_FIELDS = {"name", "numbers", "help", "fallback", "terms_url", "frequency", *PROGRAM_DEFAULTS, *LIMIT_FIELDS}
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
 CAMPAIGN_FIELDS = {
     "slug",
@@ -175,6 +188,7 @@ CAMPAIGN_FIELDS = {
     "numbers",
     "headline",
     *DEFAULT_REPLIES,
+    *LIMIT_FIELDS,
 }
 REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     "coupon": ("application_id", "campaign_id", "external_campaign_id"),
@@ -302,12 +316,37 @@ class _Loader:
             template = self._template(raw.get(key, default), {"program": program_stub}, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
+        limits = {
+            key: self._limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
+        }
         if not ok:
             return None
         return Program(
-            texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
+            texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies, **limits,
             frequency=frequency.strip() if frequency else None,
         )
+
+    def _limit(self, raw: Any, bad, *, may_disable: bool = True) -> RateLimit | None:
+        """`{ rate = 20, per_seconds = 3600, burst = 5 }`, or (in [program]) `false` for no limit."""
+        if raw is False and may_disable:
+            return None
+        shape = "expected false or a table { rate = N, per_seconds = S, burst = B }"
+        if not isinstance(raw, dict):
+            bad(shape)
+            return None
+        unknown = set(raw) - {"rate", "per_seconds", "burst"}
+        if unknown:
+            bad(f"unknown field(s) {sorted(unknown)}: {shape}")
+            return None
+        rate, per_seconds, burst = raw.get("rate"), raw.get("per_seconds"), raw.get("burst", 1)
+        for name, value in (("rate", rate), ("burst", burst)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(f"{name} must be a whole number of at least 1, got {value!r}")
+                return None
+        if not isinstance(per_seconds, (int, float)) or isinstance(per_seconds, bool) or per_seconds <= 0:
+            bad(f"per_seconds must be a positive number, got {per_seconds!r}")
+            return None
+        return RateLimit(rate=rate, per_seconds=float(per_seconds), burst=burst)
 
     def _numbers(self, raw: Any, bad, *, required: bool) -> tuple[str, ...]:
         if raw is None and not required:
@@ -437,6 +476,11 @@ class _Loader:
             key: self._template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
             for key, default in DEFAULT_REPLIES.items()
         }
+        limits = {
+            key: self._limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
+            for key in LIMIT_FIELDS
+            if key in raw
+        }
         if not ok or reply is None:
             return None
         return Campaign(
@@ -454,6 +498,7 @@ class _Loader:
             numbers=numbers,
             headline=headline.strip() if headline else None,
             **extra_replies,
+            **limits,
         )
 
     # -- [[posters]]

@@ -26,6 +26,24 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .app import Services
+    from .logs import configure_logging
+
+    configure_logging()
+    services = Services.build(Settings.from_env())
+    if services.settings.embedded_store:
+        raise ConfigError("REDIS_URL: the worker needs the Redis the web process uses (the embedded store is per process)")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    services.late_delivery().run(stop)
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from .campaigns import load_campaigns
 
@@ -92,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--to", metavar="NUMBER", help="the shop's number (default: the program's first)")
     simulate.add_argument("text", nargs="+", help='the text, e.g. "SAVE"')
     simulate.set_defaults(run=_simulate)
+
+    worker = commands.add_parser("worker", help="text codes that missed the webhook deadline (late-delivery worker)")
+    worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check", help="validate a campaign file and print every problem")
     check.add_argument("file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})")

@@ -75,9 +75,17 @@ class Settings:
     #: Connect and read timeouts of one Talon.One call, in seconds.
     talon_connect_timeout: float = 2.0
     talon_read_timeout: float = 5.0
+    #: Deadline for answering a webhook; Twilio gives up at 15 s, connect time included.
+    webhook_budget_s: float = 8.0
+    #: Circuit breaker: open after this many failed Talon.One calls within a minute, for the cool-down.
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    #: Late-delivery jobs: how long a claimed job is hidden from other workers.
+    job_lease_s: float = 60.0
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_account_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_timeout_s: float = 10.0
     public_base_url: str | None = None
     bot_secret: str = field(default="", repr=False)
     #: Password of the marketer's poster page (/marketer); unset: the page is disabled.
@@ -139,6 +147,11 @@ class Settings:
             talon_dry_run=_flag(env, "TALON_DRY_RUN"),
             talon_connect_timeout=_number(env, "TALON_CONNECT_TIMEOUT", cls.talon_connect_timeout, minimum=0.05),
             talon_read_timeout=_number(env, "TALON_READ_TIMEOUT", cls.talon_read_timeout, minimum=0.05),
+            webhook_budget_s=_number(env, "WEBHOOK_BUDGET_S", cls.webhook_budget_s, minimum=0.5),
+            breaker_failures=int(_number(env, "BREAKER_FAILURES", cls.breaker_failures, minimum=1)),
+            breaker_cooldown_s=_number(env, "BREAKER_COOLDOWN_S", cls.breaker_cooldown_s, minimum=0.1),
+            job_lease_s=_number(env, "JOB_LEASE_S", cls.job_lease_s, minimum=0.5),
+            twilio_timeout_s=_number(env, "TWILIO_TIMEOUT_S", cls.twilio_timeout_s, minimum=0.5),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
             twilio_api_url=_url(env, "TWILIO_API_URL", ("https", "http"), cls.twilio_api_url),
@@ -149,8 +162,14 @@ class Settings:
         settings.check()
         return settings
 
+    @property
+    def can_send_sms(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
     def check(self) -> None:
         """The rules between variables, for settings built in code as well as from the environment."""
+        if self.webhook_budget_s >= 14:
+            raise ConfigError(f"WEBHOOK_BUDGET_S: must stay well under Twilio's 15 s window, got {self.webhook_budget_s}")
         if not self.twilio_auth_token and not self.demo_mode:
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN: required when REDIS_URL or TALON_API_KEY is set "

@@ -13,7 +13,9 @@ build an `InboundMessage`, call `Conversation.handle`, and translate the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
 import secrets
 import time
@@ -22,17 +24,18 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
-from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent
+from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .phone import hash_sender, mask, to_e164
 from .scans import attribute_text
-from .store import Decision, RateLimit, Store
+from .store import Decision, Issuance, Store
 from .talon import Coupon, LoyaltyBalance, Referral
+from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
-    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty",
+    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "pending",
 ]
 
 
@@ -40,11 +43,12 @@ class Issuer(Protocol):
     """Talon.One's client or the sandbox: the same three calls."""
 
     def coupon(self, *, application_id: int, campaign_id: int, external_campaign_id: str, identifier: str,
-               extra: Mapping[str, Any] | None = None) -> Coupon: ...
+               extra: Mapping[str, Any] | None = None, timeout: float | None = None) -> Coupon: ...
 
-    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None) -> Referral: ...
+    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None,
+                 timeout: float | None = None) -> Referral: ...
 
-    def loyalty(self, *, loyalty_program_id: int, profile: str) -> LoyaltyBalance: ...
+    def loyalty(self, *, loyalty_program_id: int, profile: str, timeout: float | None = None) -> LoyaltyBalance: ...
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,38 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Per-sender limit, and how long one text may wait for another's issuance."""
+class LateJob:
+    """A code to text later: one job per sender and campaign, however often they text meanwhile."""
 
-    per_sender: RateLimit | None = RateLimit(rate=30, period_s=3600, burst=5)
-    issue_wait_s: float = 8.0
+    slug: str
+    sender: str
+    to: str
+    sid: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.slug}|{self.sender}"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "LateJob":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The webhook's deadline budget, and how often a waiting text looks for another's code."""
+
+    #: Twilio waits 15 s in all, TCP connect included; answer well before.
+    budget_s: float = 8.0
     poll_s: float = 0.05
+
+    @property
+    def lock_ttl_ms(self) -> int:
+        # Outlives the holder's whole budget so a waiter never takes over a live call.
+        return int(self.budget_s * 1000) + 2000
 
 
 class Conversation:
@@ -89,15 +119,20 @@ class Conversation:
         issuer: Issuer,
         *,
         secret: str = "",
-        limits: Limits = Limits(),
+        timing: Timing = Timing(),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        guard: UpstreamGuard | None = None,
+        late_delivery: bool = False,
     ):
         self.book = book
         self.store = store
         self.issuer = issuer
         self.secret = secret
-        self.limits = limits
+        self.timing = timing
         self.clock = clock
+        self.guard = guard or UpstreamGuard(store)
+        #: Whether a code that misses the deadline can be texted later (Twilio REST + worker).
+        self.late_delivery = late_delivery
 
     # -- entry point
 
@@ -118,18 +153,26 @@ class Conversation:
         return reply
 
     def _handle(self, message: InboundMessage) -> Reply:
+        deadline = time.monotonic() + self.timing.budget_s
         word = classify(message.body, message.opt_out_type)
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
-        # Coupons and referral codes are cached per sender; a balance is read fresh.
-        cached_slug = campaign.slug if campaign and campaign.kind != "loyalty" else None
+        window = campaign.window(self.clock()) if campaign else None
+        # Coupons and referral codes are cached per sender and issued once under
+        # a lock taken in the same round trip; a balance is read fresh.
+        issuance = None
+        if campaign and window == "open" and campaign.kind != "loyalty":
+            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms)
+        program = self.book.program
+        limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
             decision = self.store.begin(
                 message.sid,
                 message.sender,
-                slug=cached_slug,
                 check_optout=word is None,
-                limit=None if word else self.limits.per_sender,
+                limit=limit,
+                limit_scope=campaign.slug if campaign and campaign.sender_limit else None,
+                issuance=issuance,
             )
         except StoreUnavailable as exc:
             return self._without_store(message, word, campaign, exc)
@@ -142,13 +185,13 @@ class Conversation:
             return self._finish(message, Reply(None, "opted_out"))
         if decision.status == "limited":
             text = self._program_text("limited_reply") if decision.notice else None
-            return self._finish(message, Reply(text, "limited"))
+            return self._finish(message, Reply(text, "limited", campaign.slug if campaign else None))
 
         if word is not None:
             return self._compliance(message, word)
         if campaign is None:
-            return self._finish(message, Reply(self.book.program.fallback, "unknown"))
-        reply = self._campaign(message, campaign, decision)
+            return self._finish(message, Reply(program.fallback, "unknown"))
+        reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
         return replace(reply, poster=attribute_text(self.book, self.store, campaign, match.rest))
 
@@ -169,61 +212,76 @@ class Conversation:
 
     # -- campaigns
 
-    def _campaign(self, message: InboundMessage, campaign: Campaign, decision: Decision) -> Reply:
+    def _campaign(
+        self,
+        message: InboundMessage,
+        campaign: Campaign,
+        window: str,
+        decision: Decision,
+        issuance: Issuance | None,
+        deadline: float,
+    ) -> Reply:
         context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
-        window = campaign.window(self.clock())
         if window != "open":
             template = campaign.not_started_reply if window == "not_started" else campaign.ended_reply
             return self._finish(message, Reply(template.render(**context), window, campaign.slug))
-        profile = to_e164(message.sender) or message.sender
-
-        if campaign.kind == "loyalty":
-            try:
-                balance = self.issuer.loyalty(loyalty_program_id=campaign.loyalty_program_id, profile=profile)
-            except UpstreamError as exc:
-                return self._upstream_failed(message, campaign, exc)
-            text = campaign.reply.render(
-                **context, balance=_points(balance.balance), tier=balance.tier,
-                points_to_next_tier=_points(balance.points_to_next_tier),
-            )
-            return self._finish(message, Reply(text, "loyalty", campaign.slug))
-
         if decision.code:
             text = campaign.reply.render(**context, code=decision.code)
             return self._finish(message, Reply(text, "repeat", campaign.slug, decision.code))
-
-        token = secrets.token_hex(8)
-        lock_ttl_ms = int(self.limits.issue_wait_s * 1000) + 2000
-        if not self.store.acquire_lock(message.sender, campaign.slug, token, lock_ttl_ms):
+        if decision.status == "wait":
             # Another text from this sender is asking Talon.One right now: wait for its code.
-            code = self._await_code(message.sender, campaign.slug)
+            code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug), deadline)
             if code is None:
                 return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
             return self._finish(message, Reply(text, "repeat", campaign.slug, code))
 
+        token = issuance.lock_token if issuance else None
+        profile = to_e164(message.sender) or message.sender
+        budget = campaign.upstream_limit or self.book.program.upstream_limit
         try:
-            code = self._issue(campaign, profile)
+            if campaign.kind == "loyalty":
+                balance = self.guard.call(
+                    campaign.slug, budget,
+                    lambda timeout: self.issuer.loyalty(
+                        loyalty_program_id=campaign.loyalty_program_id, profile=profile, timeout=timeout
+                    ),
+                    deadline=deadline,
+                )
+                text = campaign.reply.render(
+                    **context, balance=_points(balance.balance), tier=balance.tier,
+                    points_to_next_tier=_points(balance.points_to_next_tier),
+                )
+                return self._finish(message, Reply(text, "loyalty", campaign.slug))
+            code = self.guard.call(
+                campaign.slug, budget, lambda timeout: issue_code(self.issuer, campaign, profile, timeout),
+                deadline=deadline,
+            )
         except UpstreamError as exc:
-            self.store.unlock(message.sender, campaign.slug, token)
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
+            if isinstance(exc, UpstreamRetryable) and campaign.kind != "loyalty" and self.late_delivery:
+                return self._defer(message, campaign, exc)
             return self._upstream_failed(message, campaign, exc)
         except BaseException:
-            self.store.unlock(message.sender, campaign.slug, token)
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
             raise
         text = campaign.reply.render(**context, code=code)
         return self._finish(
             message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token
         )
 
-    def _issue(self, campaign: Campaign, profile: str) -> str:
-        if campaign.kind == "referral":
-            return self.issuer.referral(campaign_id=campaign.campaign_id, advocate=profile).code
-        return self.issuer.coupon(
-            application_id=campaign.application_id,
-            campaign_id=campaign.campaign_id,
-            external_campaign_id=campaign.external_campaign_id,
-            identifier=campaign.identifier_for(profile),
-        ).code
+    def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:
+        """Out of time (or the breaker/budget says wait): answer now, text the code later, once."""
+        job = LateJob(slug=campaign.slug, sender=message.sender, to=message.to, sid=message.sid)
+        try:
+            self.store.enqueue(job.id, job.to_json(), delay_ms=int((exc.retry_in or 0) * 1000))
+        except StoreUnavailable as store_exc:
+            log.error("late delivery for %s not queued: %s", campaign.slug, store_exc)
+            return self._upstream_failed(message, campaign, exc)
+        log.warning("campaign %s: %s; the code will be texted later", campaign.slug, exc)
+        return self._finish(message, Reply(self._program_text("pending_reply"), "pending", campaign.slug))
 
     def _upstream_failed(self, message: InboundMessage, campaign: Campaign, exc: UpstreamError) -> Reply:
         level = logging.ERROR if isinstance(exc, UpstreamPermanent) else logging.WARNING
@@ -232,17 +290,14 @@ class Conversation:
 
     # -- waiting on another request
 
-    def _poll(self, read: Callable[[], str | None]) -> str | None:
-        deadline = time.monotonic() + self.limits.issue_wait_s
+    def _poll(self, read: Callable[[], str | None], deadline: float | None = None) -> str | None:
+        deadline = deadline or time.monotonic() + self.timing.budget_s
         while time.monotonic() < deadline:
             value = read()
             if value is not None:
                 return value
-            time.sleep(self.limits.poll_s)
+            time.sleep(self.timing.poll_s)
         return None
-
-    def _await_code(self, sender: str, slug: str) -> str | None:
-        return self._poll(lambda: self.store.cached_code(sender, slug))
 
     def _await_first_delivery(self, message: InboundMessage) -> Reply:
         """The same MessageSid is being handled right now (a Twilio retry): answer what it answers."""
@@ -287,6 +342,19 @@ class Conversation:
                 "duration_ms": round(seconds * 1000, 2),
             },
         )
+
+
+def issue_code(issuer: Issuer, campaign: Campaign, profile: str, timeout: float | None = None) -> str:
+    """Ask the issuer for this sender's code of a coupon or referral campaign (create or retrieve)."""
+    if campaign.kind == "referral":
+        return issuer.referral(campaign_id=campaign.campaign_id, advocate=profile, timeout=timeout).code
+    return issuer.coupon(
+        application_id=campaign.application_id,
+        campaign_id=campaign.campaign_id,
+        external_campaign_id=campaign.external_campaign_id,
+        identifier=campaign.identifier_for(profile),
+        timeout=timeout,
+    ).code
 
 
 def _points(value: float | None) -> str | None:

@@ -4,10 +4,13 @@
     ├── ConfigError            bad environment or campaign file: start-up stops
     │   └── CampaignFileError  carries every problem with its place
     ├── StoreUnavailable       Redis (or the embedded store) could not be used
-    ├── SendFailed             Twilio's REST API did not accept an outbound SMS
-    └── UpstreamError          an issuer (Talon.One or the sandbox) failed
-        ├── UpstreamRetryable  429, 5xx, timeouts, connection errors, garbage
-        └── UpstreamPermanent  400, 401, 403, 404: retrying cannot help
+    ├── UpstreamError          an issuer (Talon.One or the sandbox) failed
+    │   ├── UpstreamRetryable  429, 5xx, timeouts, connection errors, garbage
+    │   └── UpstreamPermanent  400, 401, 403, 404: retrying cannot help
+    └── DeliveryError          sending an SMS through Twilio's REST API failed
+        ├── RecipientOptedOut  21610: final
+        ├── DeliveryRefused    not sent (bad number, other 4xx)
+        └── DeliveryUncertain  5xx or timeout: maybe sent, never resend blindly
 """
 
 from __future__ import annotations
@@ -47,15 +50,6 @@ class StoreUnavailable(BotError):
     """The shared store did not answer; callers fail open or closed as their rule says."""
 
 
-class SendFailed(BotError):
-    """An outbound SMS was not accepted by Twilio. `status`/`code` are Twilio's when it answered."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
 class UpstreamError(BotError):
     """An issuer call failed. `status` and `request_uuid` come from Talon.One when it sent them."""
 
@@ -66,8 +60,35 @@ class UpstreamError(BotError):
 
 
 class UpstreamRetryable(UpstreamError):
-    """Worth another try with the same identifier: 429, 5xx, timeouts, a 200 without a code."""
+    """Worth another try with the same identifier: 429, 5xx, timeouts, a 200 without a code,
+    an open circuit breaker or a spent budget. `retry_in` (seconds) says when, if known."""
+
+    def __init__(self, message: str, *, status: int | None = None, request_uuid: str | None = None,
+                 retry_in: float | None = None):
+        super().__init__(message, status=status, request_uuid=request_uuid)
+        self.retry_in = retry_in
 
 
 class UpstreamPermanent(UpstreamError):
     """The request itself is wrong (400), not allowed (401/403) or names nothing (404)."""
+
+
+class DeliveryError(BotError):
+    """Sending an SMS through Twilio's REST API failed. `code` is Twilio's error code."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class RecipientOptedOut(DeliveryError):
+    """Twilio 21610: the number replied STOP. Final: never send to it again."""
+
+
+class DeliveryRefused(DeliveryError):
+    """Twilio refused the message (bad number, 4xx): it was not sent, retrying will not help."""
+
+
+class DeliveryUncertain(DeliveryError):
+    """A 5xx or a timeout: the message may or may not have been sent. Never blindly resend."""

@@ -23,7 +23,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from .app import Services, services_of
 from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
-from .errors import SendFailed, StoreUnavailable
+from .errors import DeliveryError, StoreUnavailable
 from .phone import mask
 from .posters import PosterError, campaign_number, default_headline, display_number, footer_text, poster_keyword
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
@@ -36,8 +36,8 @@ bp = Blueprint("landing", __name__)
 #: How long a landing form stays valid after the page was served.
 FORM_TTL_S = 2 * 3600
 #: Texts the form may send to one number, and requests one client may make.
-PER_NUMBER = RateLimit(rate=3, period_s=3600, burst=2)
-PER_CLIENT = RateLimit(rate=10, period_s=3600, burst=5)
+PER_NUMBER = RateLimit(rate=3, per_seconds=3600, burst=2)
+PER_CLIENT = RateLimit(rate=10, per_seconds=3600, burst=5)
 
 _IOS = re.compile(r"iPhone|iPad|iPod", re.IGNORECASE)
 
@@ -131,7 +131,7 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
         sms_href=sms_link(number, body, request.headers.get("User-Agent")),
         footer=footer,
         form=form,
-        form_enabled=services.sender is not None,
+        form_enabled=services.sms is not None,
         csrf=csrf_token(form_secret(current_app), slug),
         action=f"/q/{slug}",
     )
@@ -163,7 +163,7 @@ def text_me(slug: str) -> Response:
     services, campaign, poster = _resolve(slug)
     secret = form_secret(current_app)
     form = FormState(phone=request.form.get("phone", "")[:40], consent=request.form.get("consent") == "yes")
-    if services.sender is None:
+    if services.sms is None:
         abort(404, description="Texting codes from this page is not enabled.")
     if not csrf_valid(secret, poster.slug if poster else campaign.slug, request.form.get("csrf", "")):
         form.errors["form"] = "This page has expired. Please try again."
@@ -182,8 +182,8 @@ def text_me(slug: str) -> Response:
         return _page(services, campaign, poster, form, 400)
 
     try:
-        allowed = services.store.allow(services.store.web_client_key(client_hash(secret, request.remote_addr or "")), PER_CLIENT) \
-            and services.store.allow(services.store.web_number_key(phone), PER_NUMBER)
+        allowed = services.store.allow(services.store.bucket_key("web", client_hash(secret, request.remote_addr or "")), PER_CLIENT) \
+            and services.store.allow(services.store.bucket_key("webto", phone), PER_NUMBER)
     except StoreUnavailable as exc:
         log.error("landing form limits unavailable: %s", exc)
         allowed = False
@@ -200,8 +200,8 @@ def text_me(slug: str) -> Response:
     reply = services.conversation.handle(message)
     if reply.text:  # None: opted out or silenced; the page says the same either way
         try:
-            services.sender.send(to=phone, from_=number, body=reply.text)
-        except SendFailed:
+            services.sms.send(to=phone, from_=number, body=reply.text)
+        except DeliveryError:
             LANDING_FORMS.labels("send_failed").inc()
             form.errors["form"] = "Sorry, we could not send the text just now. Please text the keyword yourself."
             return _page(services, campaign, poster, form, 502)

@@ -42,13 +42,16 @@ class SandboxIssuer:
         external_campaign_id: str,
         identifier: str,
         extra: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Coupon:
         return Coupon(code=_code("DEMO", application_id, campaign_id, identifier))
 
-    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None) -> Referral:
+    def referral(
+        self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None, timeout: float | None = None
+    ) -> Referral:
         return Referral(code=_code("REF", campaign_id, advocate))
 
-    def loyalty(self, *, loyalty_program_id: int, profile: str) -> LoyaltyBalance:
+    def loyalty(self, *, loyalty_program_id: int, profile: str, timeout: float | None = None) -> LoyaltyBalance:
         points = int.from_bytes(_digest(loyalty_program_id, profile)[:2], "big") % 500
         return LoyaltyBalance(balance=points, tier="member", points_to_next_tier=500 - points)
 

@@ -1,39 +1,57 @@
 """Every Redis key and Lua script of the bot lives here, and nowhere else.
 
 Keys all start with one prefix (default ``kcb``) so several bots can share one
-Redis, and carry the customer's sender address as a hash tag, ``{+15551234567}``,
-so every multi-key script touches one cluster slot.
+Redis, and carry a hash tag so every multi-key script touches one cluster slot:
+the customer's sender address, ``{+15551234567}``, for everything about one
+customer; ``{upstream}`` for Talon.One's breaker and budgets, ``{jobs}`` for
+the late-delivery queue, ``{<name>:<id>}`` for other buckets.
 
-=====================================  =====================  ==========================================
-key                                    type / value           lifetime
-=====================================  =====================  ==========================================
-``P:{sender}:sid:<MessageSid>``        ``P`` while handled,   30 s while pending (a crashed handler's
-                                       ``R<reply>`` after     claim expires so Twilio's retry works);
-                                                              24 h once replied (replays within a day)
-``P:{sender}:code:<slug>``             the issued code        ``code_ttl`` (default 400 days): the
-                                                              "same code again" promise outlives a
-                                                              campaign, Talon.One remains the source
-``P:{sender}:lock:<slug>``             single-flight token    the issuance budget (PX), released early
-``P:{sender}:optout``                  hash: at, word         no expiry: an opt-out is kept until START
-``P:{sender}:rate``                    GCRA theoretical       until the sender's bucket is full again
-                                       arrival time (ms)
-``P:{sender}:notice``                  ``1``                  one limit period: one notice per window
-``P:{sender}:webrate``                 GCRA time (ms)         the landing form's limit per number (texts
-                                                              sent to a number typed on a web page)
-``P:{web:<ip hash>}:webrate``          GCRA time (ms)         the landing form's limit per client; the
-                                                              IP is kept only as a salted HMAC
-``P:{stats}:scans``                    hash ``campaign|poster``  no expiry: counted QR scans (GET, no
-                                       -> count               crawlers)
-``P:{stats}:unique``                   hash, same fields      no expiry: first scan of a visitor that day
-``P:{stats}:texts``                    hash, same fields      no expiry: texts carrying a poster's ref
-``P:{stats}:seen:<YYYY-MM-DD>``        set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
-                                                              agent, slug); the salt derives from
-                                                              BOT_SECRET and the day and is never stored
-=====================================  =====================  ==========================================
+========================================  =====================  ==========================================
+key (``P`` = the prefix)                  type / value           lifetime
+========================================  =====================  ==========================================
+``P:{sender}:sid:<MessageSid>``           ``P`` while handled,   30 s while pending (a crashed handler's
+                                          ``R<reply>`` after     claim expires so Twilio's retry works);
+                                                                 24 h once replied (replays within a day)
+``P:{sender}:code:<slug>``                the issued code        ``code_ttl`` (default 400 days): the
+                                                                 "same code again" promise outlives a
+                                                                 campaign; Talon.One remains the source
+``P:{sender}:lock:<slug>``                single-flight token    the issuance budget (PX); released when
+                                                                 the code is written or the call failed
+``P:{sender}:optout``                     hash: at, word         no expiry: an opt-out is kept until START
+``P:{sender}:rate`` / ``rate:<slug>``     GCRA theoretical       until the sender's bucket is full again
+                                          arrival time (ms)      (program limit / a campaign's own limit)
+``P:{sender}:notice``                     ``1``                  one limit period: one notice per window
+``P:{sender}:sent:<slug>``                ``sending:<time>`` /   30 days: a late reply is sent at most once
+                                          ``sent``               per sender and campaign (see delivery.py)
+``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
+``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
+                                          open_until (ms)        deleted by the first success
+``P:{upstream}:probe``                    ``1``                  one half-open probe call at a time (PX)
+``P:{jobs}:due``                          zset: job id -> due    until the job completes; a claimed job is
+                                          time (ms)              pushed one lease ahead, so a dead
+                                                                 worker's job comes due again
+``P:{jobs}:payloads`` / ``:attempts``     hash: job id -> JSON   until the job completes
+                                          / tries
+``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
+                                                                 hits per client IP hash
+``P:{stats}:scans``                       hash: campaign|poster  no expiry: counted QR scans (GET only, no
+                                          -> count               crawlers or link previews; see scans.py)
+``P:{stats}:unique``                      hash, same fields      no expiry: first scan of a visitor that day
+``P:{stats}:texts``                       hash, same fields      no expiry: texts carrying a poster's ref
+``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
+                                                                 agent, slug); the salt derives from
+                                                                 BOT_SECRET and the day, never stored
+========================================  =====================  ==========================================
 
-`Store.begin` makes a repeat texter's whole decision (claim the MessageSid,
-opt-out, rate limit, cached code) in one script call; `Store.finish` stores
-the reply (and a first texter's code) in one more.
+Round trips per webhook: a repeat texter's whole decision (claim the
+MessageSid, opt-out, rate limit, cached code) is one `Store.begin`; storing
+the reply is one `Store.finish`. A first-time texter's `begin` also takes the
+single-flight lock, then adds the upstream gate (circuit breaker and the
+campaign's budget, `Store.upstream_gate`, another slot) and writes the code
+in the same `finish`.
+
+Rate limits run on Redis's clock (``TIME`` inside the script), never the
+app's, so every worker and host agrees.
 """
 
 from __future__ import annotations
@@ -54,13 +72,30 @@ PENDING_TTL_MS = 30_000
 REPLY_TTL_MS = 24 * 3600 * 1000
 DEFAULT_CODE_TTL_MS = 400 * 24 * 3600 * 1000
 
-# KEYS: sid, optout, rate, notice, code
+# One GCRA implementation, shared by every limiting script. Returns true when
+# the event is allowed (and records it), false when the bucket is empty.
+_GCRA = """
+local function gcra(key, interval, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  if new_tat - now > interval * burst then return false end
+  redis.call('SET', key, new_tat, 'PX', new_tat - now)
+  return true
+end
+"""
+
+# KEYS: sid, optout, rate, notice, code, lock
 # ARGV: pending_ttl_ms, check_optout (0/1), rate_interval_ms (0 = no limit),
-#       rate_burst, notice_ttl_ms
-# Returns {status, value}: status is one of
-#   replay (value = stored reply), in_flight, opted_out, limited (value = 1 if
-#   this text gets the notice), ok (value = cached code or false).
-_BEGIN = """
+#       rate_burst, notice_ttl_ms, lock_token ('' = no issuance), lock_ttl_ms
+# Returns {status, value}:
+#   replay (value = stored reply) | in_flight | opted_out
+#   limited (value = 1 when this text gets the one notice of the window)
+#   ok (value = cached code, or false when nothing is to be issued)
+#   issue (this caller holds the lock: ask upstream) | wait (another caller holds it)
+_BEGIN = _GCRA + """
 local stored = redis.call('GET', KEYS[1])
 if stored then
   if string.sub(stored, 1, 1) == 'R' then return {'replay', string.sub(stored, 2)} end
@@ -71,22 +106,15 @@ if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   return {'opted_out', false}
 end
 local interval = tonumber(ARGV[3])
-if interval > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local tat = tonumber(redis.call('GET', KEYS[3]) or now)
-  if tat < now then tat = now end
-  local new_tat = tat + interval
-  if new_tat - now > interval * tonumber(ARGV[4]) then
-    local first = redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5])
-    return {'limited', first and 1 or 0}
-  end
-  redis.call('SET', KEYS[3], new_tat, 'PX', new_tat - now)
+if interval > 0 and not gcra(KEYS[3], interval, tonumber(ARGV[4])) then
+  local first = redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5])
+  return {'limited', first and 1 or 0}
 end
-if KEYS[5] ~= KEYS[1] then
-  return {'ok', redis.call('GET', KEYS[5])}
-end
-return {'ok', false}
+if ARGV[6] == '' then return {'ok', false} end
+local code = redis.call('GET', KEYS[5])
+if code then return {'ok', code} end
+if redis.call('SET', KEYS[6], ARGV[6], 'NX', 'PX', ARGV[7]) then return {'issue', false} end
+return {'wait', false}
 """
 
 # KEYS: sid, code, lock, optout
@@ -102,6 +130,102 @@ elseif ARGV[6] == 'in' then
   redis.call('DEL', KEYS[4])
 end
 return 1
+"""
+
+# KEYS: bucket. ARGV: interval_ms, burst. Returns 1 (allowed) or 0.
+_ALLOW = _GCRA + """
+if gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])) then return 1 end
+return 0
+"""
+
+# KEYS: breaker, probe, budget. ARGV: budget interval_ms (0 = none), burst, probe_ttl_ms.
+# Returns {'open', retry_in_ms} | {'over', retry_in_ms} | {'go', probe (0/1), failures}.
+_GATE = _GCRA + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until > now then return {'open', open_until - now} end
+local probe = 0
+if open_until > 0 then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return {'open', 1000} end
+  probe = 1
+end
+local interval = tonumber(ARGV[1])
+if interval > 0 and not gcra(KEYS[3], interval, tonumber(ARGV[2])) then
+  if probe == 1 then redis.call('DEL', KEYS[2]) end
+  return {'over', interval}
+end
+return {'go', probe, tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')}
+"""
+
+# KEYS: breaker, probe. ARGV: ok (1/0), threshold, cooldown_ms, window_ms.
+# Returns 'open' when this failure opened (or re-opened) the breaker, else 'closed'.
+_RECORD = """
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 'closed'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) + 2 * tonumber(ARGV[3]))
+if failures >= tonumber(ARGV[2]) or open_until > 0 then
+  redis.call('HSET', KEYS[1], 'open_until', now + tonumber(ARGV[3]), 'failures', 0)
+  redis.call('DEL', KEYS[2])
+  return 'open'
+end
+return 'closed'
+"""
+
+# KEYS: breaker. Returns {state, ms until it may close}.
+_BREAKER_STATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until > now then return {'open', open_until - now} end
+if open_until > 0 then return {'half-open', 0} end
+return {'closed', 0}
+"""
+
+# KEYS: due, payloads, attempts. ARGV: id, payload, delay_ms. 1 = queued, 0 = already queued.
+_ENQUEUE = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], 0)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+# KEYS: due, payloads, attempts. ARGV: lease_ms. Leases the first due job:
+# returns {id, payload, attempt} or false.
+_CLAIM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+if #ids == 0 then return false end
+local id = ids[1]
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id)
+local attempt = redis.call('HINCRBY', KEYS[3], id, 1)
+return {id, redis.call('HGET', KEYS[2], id), attempt}
+"""
+
+# KEYS: due. ARGV: id, delay_ms. Puts a leased job back, due after the delay.
+_RETRY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+"""
+
+# KEYS: sent. ARGV: now_iso, ttl_ms. Returns the marker found (caller must not
+# blindly send), or false after writing 'sending:<now>' (caller may send).
+_MARK_SENDING = """
+local found = redis.call('GET', KEYS[1])
+if found then return found end
+redis.call('SET', KEYS[1], 'sending:' .. ARGV[1], 'PX', ARGV[2])
+return false
 """
 
 # KEYS: sid. Releases a claim that never got a reply, so a retry can run.
@@ -129,18 +253,6 @@ end
 return new
 """
 
-# KEYS: rate. ARGV: interval_ms, burst. GCRA as in _BEGIN: 1 allowed, 0 limited.
-_ALLOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > interval * tonumber(ARGV[2]) then return 0 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-return 1
-"""
 
 SEEN_TTL_MS = 48 * 3600 * 1000
 STATS_TAG = "stats"
@@ -148,23 +260,58 @@ STATS_TAG = "stats"
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A GCRA limit: `burst` texts at once, then one per `period_s / rate`."""
+    """A GCRA limit: `burst` events at once, then `rate` per `per_seconds` on average."""
 
     rate: int
-    period_s: float
+    per_seconds: float
     burst: int
 
     @property
     def interval_ms(self) -> int:
-        return max(1, int(self.period_s * 1000 / self.rate))
+        return max(1, int(self.per_seconds * 1000 / self.rate))
+
+    @property
+    def window_ms(self) -> int:
+        return max(1, int(self.per_seconds * 1000))
+
+
+Status = Literal["replay", "in_flight", "opted_out", "limited", "ok", "issue", "wait"]
 
 
 @dataclass(frozen=True)
 class Decision:
-    status: Literal["replay", "in_flight", "opted_out", "limited", "ok"]
+    status: Status
     reply: str | None = None
     code: str | None = None
     notice: bool = False
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """Ask `begin` to look up (and if missing, lock for) the code of campaign `slug`."""
+
+    slug: str
+    lock_token: str
+    lock_ttl_ms: int
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The upstream gate's answer: go (maybe as the half-open probe), or wait."""
+
+    state: Literal["go", "open", "over"]
+    probe: bool = False
+    failures: int = 0
+    retry_in_ms: int = 0
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """Open after `failures` failed calls within `window_s`; stay open `cooldown_s`; then probe."""
+
+    failures: int = 5
+    window_s: float = 60.0
+    cooldown_s: float = 30.0
 
 
 class Store:
@@ -176,16 +323,23 @@ class Store:
         self.description = description
         self._begin = client.register_script(_BEGIN)
         self._finish = client.register_script(_FINISH)
+        self._allow = client.register_script(_ALLOW)
         self._release = client.register_script(_RELEASE)
         self._unlock = client.register_script(_UNLOCK)
+        self._gate = client.register_script(_GATE)
+        self._record = client.register_script(_RECORD)
+        self._breaker_state = client.register_script(_BREAKER_STATE)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._retry = client.register_script(_RETRY)
+        self._mark_sending = client.register_script(_MARK_SENDING)
         self._scan = client.register_script(_SCAN)
-        self._allow = client.register_script(_ALLOW)
 
     # -- keys
 
-    def _key(self, sender: str, *parts: str) -> str:
-        # Braces in a sender would break the hash tag; Twilio never sends them.
-        tag = sender.replace("{", "(").replace("}", ")")
+    def _key(self, tag: str, *parts: str) -> str:
+        # Braces inside a tag would break the hash tag; Twilio never sends them.
+        tag = tag.replace("{", "(").replace("}", ")")
         return ":".join((self.prefix, "{" + tag + "}", *parts))
 
     def sid_key(self, sender: str, sid: str) -> str:
@@ -200,6 +354,18 @@ class Store:
     def optout_key(self, sender: str) -> str:
         return self._key(sender, "optout")
 
+    def sender_rate_key(self, sender: str, slug: str | None = None) -> str:
+        return self._key(sender, "rate", slug) if slug else self._key(sender, "rate")
+
+    def upstream_key(self, slug: str) -> str:
+        return self._key("upstream", "budget", slug)
+
+    def sent_key(self, sender: str, slug: str) -> str:
+        return self._key(sender, "sent", slug)
+
+    def bucket_key(self, name: str, ident: str) -> str:
+        return self._key(f"{name}:{ident}", "rate")
+
     # -- calls
 
     def _run(self, script, keys: list[str], args: list[Any]) -> Any:
@@ -208,30 +374,41 @@ class Store:
         except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from exc
 
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(*args, **kwargs)
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
     def begin(
         self,
         sid: str,
         sender: str,
         *,
-        slug: str | None,
         check_optout: bool,
         limit: RateLimit | None,
+        limit_scope: str | None = None,
+        issuance: Issuance | None = None,
     ) -> Decision:
         """Claim `sid` and decide, in one round trip. See the module docstring."""
         sid_key = self.sid_key(sender, sid)
+        slug = issuance.slug if issuance else None
         keys = [
             sid_key,
             self.optout_key(sender),
-            self._key(sender, "rate"),
+            self.sender_rate_key(sender, limit_scope),
             self._key(sender, "notice"),
             self.code_key(sender, slug) if slug else sid_key,
+            self.lock_key(sender, slug) if slug else sid_key,
         ]
         args = [
             PENDING_TTL_MS,
             "1" if check_optout else "0",
             limit.interval_ms if limit else 0,
             limit.burst if limit else 0,
-            int(limit.period_s * 1000) if limit else 0,
+            limit.window_ms if limit else 0,
+            issuance.lock_token if issuance else "",
+            issuance.lock_ttl_ms if issuance else 0,
         ]
         status, value = self._run(self._begin, keys, args)
         status = _text(status)
@@ -267,44 +444,104 @@ class Store:
         args = [reply, REPLY_TTL_MS, code or "", code_ttl_ms, lock_token or "", optout or "", word, now]
         self._run(self._finish, keys, args)
 
+    def allow(self, key: str, limit: RateLimit) -> bool:
+        """Take one event from the GCRA bucket at `key` (see `upstream_key`, `bucket_key`)."""
+        return bool(self._run(self._allow, [key], [limit.interval_ms, limit.burst]))
+
+    # -- the upstream gate: circuit breaker + per-campaign budget
+
+    def upstream_gate(self, slug: str, budget: RateLimit | None, *, probe_ttl_ms: int) -> "Gate":
+        keys = [self._key("upstream", "breaker"), self._key("upstream", "probe"), self.upstream_key(slug)]
+        args = [budget.interval_ms if budget else 0, budget.burst if budget else 0, probe_ttl_ms]
+        result = self._run(self._gate, keys, args)
+        state = _text(result[0])
+        if state == "go":
+            return Gate("go", probe=bool(result[1]), failures=int(result[2]))
+        return Gate(state, retry_in_ms=int(result[1]))  # type: ignore[arg-type]
+
+    def record_upstream(self, ok: bool, breaker: "BreakerPolicy") -> bool:
+        """Record one call's outcome; True when this failure opened the breaker."""
+        keys = [self._key("upstream", "breaker"), self._key("upstream", "probe")]
+        args = ["1" if ok else "0", breaker.failures, int(breaker.cooldown_s * 1000), int(breaker.window_s * 1000)]
+        return _text(self._run(self._record, keys, args)) == "open"
+
+    def breaker_state(self) -> str:
+        state, _ = self._run(self._breaker_state, [self._key("upstream", "breaker")], [])
+        return _text(state)
+
+    # -- the late-delivery queue
+
+    def _job_keys(self) -> list[str]:
+        return [self._key("jobs", "due"), self._key("jobs", "payloads"), self._key("jobs", "attempts")]
+
+    def enqueue(self, job_id: str, payload: str, delay_ms: int = 0) -> bool:
+        """Queue a job once: False when a job with this id is already waiting."""
+        return bool(self._run(self._enqueue, self._job_keys(), [job_id, payload, delay_ms]))
+
+    def claim(self, lease_ms: int) -> tuple[str, str, int] | None:
+        """Lease the next due job for `lease_ms`: (id, payload, attempt) or None."""
+        found = self._run(self._claim, self._job_keys(), [lease_ms])
+        if not found:
+            return None
+        return _text(found[0]), _text(found[1]), int(found[2])
+
+    def retry_later(self, job_id: str, delay_ms: int) -> None:
+        self._run(self._retry, self._job_keys()[:1], [job_id, delay_ms])
+
+    def complete(self, job_id: str) -> None:
+        due, payloads, attempts = self._job_keys()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(due, job_id).hdel(payloads, job_id).hdel(attempts, job_id)
+            pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    def queued(self) -> int:
+        return int(self._call("zcard", self._job_keys()[0]))
+
+    # -- sent markers (late replies go out once)
+
+    def mark_sending(self, sender: str, slug: str, *, ttl_ms: int = 30 * 24 * 3600 * 1000) -> str | None:
+        """None: the caller may send now. Otherwise the marker found: 'sent' or 'sending:<iso time>'."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        found = self._run(self._mark_sending, [self.sent_key(sender, slug)], [now, ttl_ms])
+        return _text(found) if found else None
+
+    def mark_sent(self, sender: str, slug: str, *, ttl_ms: int = 30 * 24 * 3600 * 1000) -> None:
+        self._call("set", self.sent_key(sender, slug), "sent", px=ttl_ms)
+
+    def record_opt_out(self, sender: str, word: str) -> None:
+        """An opt-out learnt outside a text (Twilio's 21610)."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._call("hset", self.optout_key(sender), mapping={"at": now, "word": word})
+
     def release(self, sid: str, sender: str) -> None:
         """Give up a claim whose handling failed before a reply, so Twilio's retry can succeed."""
         self._run(self._release, [self.sid_key(sender, sid)], [])
 
-    def acquire_lock(self, sender: str, slug: str, token: str, ttl_ms: int) -> bool:
-        try:
-            return bool(self.client.set(self.lock_key(sender, slug), token, nx=True, px=ttl_ms))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
-
     def unlock(self, sender: str, slug: str, token: str) -> None:
         self._run(self._unlock, [self.lock_key(sender, slug)], [token])
 
+    def cache_code(self, sender: str, slug: str, code: str, ttl_ms: int = DEFAULT_CODE_TTL_MS) -> None:
+        self._call("set", self.code_key(sender, slug), code, px=ttl_ms)
+
     def cached_code(self, sender: str, slug: str) -> str | None:
-        try:
-            value = self.client.get(self.code_key(sender, slug))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        value = self._call("get", self.code_key(sender, slug))
         return _text(value) if value is not None else None
 
     def stored_reply(self, sender: str, sid: str) -> str | None:
-        try:
-            value = self.client.get(self.sid_key(sender, sid))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        value = self._call("get", self.sid_key(sender, sid))
         value = _text(value) if value is not None else None
         return value[1:] if value and value.startswith("R") else None
 
     def is_opted_out(self, sender: str) -> bool:
-        try:
-            return bool(self.client.exists(self.optout_key(sender)))
-        except redis.exceptions.RedisError as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        return bool(self._call("exists", self.optout_key(sender)))
 
     # -- QR scans, poster attribution and the landing form's limits
 
     def stats_key(self, *parts: str) -> str:
-        return ":".join((self.prefix, "{" + STATS_TAG + "}", *parts))
+        return self._key(STATS_TAG, *parts)
 
     def count_scan(self, campaign: str, poster: str, visitor: str, day: str) -> bool:
         """Count one scan of a poster; True when `visitor` (a salted hash) is new that day."""
@@ -330,16 +567,6 @@ class Store:
                 row = rows.setdefault((campaign, poster), {"scans": 0, "unique": 0, "texts": 0})
                 row[name] = int(count)
         return rows
-
-    def web_number_key(self, sender: str) -> str:
-        return self._key(sender, "webrate")
-
-    def web_client_key(self, client_hash: str) -> str:
-        return self._key("web:" + client_hash, "webrate")
-
-    def allow(self, key: str, limit: RateLimit) -> bool:
-        """One GCRA step on `key` (one of the *_key names above): True when within `limit`."""
-        return bool(self._run(self._allow, [key], [limit.interval_ms, limit.burst]))
 
     def ping(self) -> bool:
         try:

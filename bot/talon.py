@@ -94,6 +94,7 @@ class TalonClient:
         external_campaign_id: str,
         identifier: str,
         extra: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Coupon:
         """Create the coupon for `identifier`, or retrieve the one already created for it."""
         params = {
@@ -103,24 +104,26 @@ class TalonClient:
             "identifier": identifier,
             **(extra or {}),
         }
-        body = self._get("/customer_engagement/coupon", params, dry_run=self.dry_run)
+        body = self._get("/customer_engagement/coupon", params, dry_run=self.dry_run, timeout=timeout)
         code = body.get("Value")
         if not isinstance(code, str) or not code.strip():
             raise UpstreamRetryable("Talon.One coupon response has no Value", status=200)
         return Coupon(code=code.strip(), id=body.get("ID"), expiry_date=body.get("ExpiryDate"), raw=body)
 
-    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None) -> Referral:
+    def referral(
+        self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None, timeout: float | None = None
+    ) -> Referral:
         params = {"campaignId": campaign_id, "advocateProfileIntegrationId": advocate, **(extra or {})}
-        body = self._get("/customer_engagement/referral", params, dry_run=self.dry_run)
+        body = self._get("/customer_engagement/referral", params, dry_run=self.dry_run, timeout=timeout)
         code = body.get("code")
         if not isinstance(code, str) or not code.strip():
             raise UpstreamRetryable("Talon.One referral response has no code", status=200)
         return Referral(code=code.strip(), raw=body)
 
-    def loyalty(self, *, loyalty_program_id: int, profile: str) -> LoyaltyBalance:
+    def loyalty(self, *, loyalty_program_id: int, profile: str, timeout: float | None = None) -> LoyaltyBalance:
         params = {"profileIntegrationId": profile, "loyaltyProgramId": loyalty_program_id}
         # X-DRY-RUN is not documented on the loyalty endpoint, and a read needs none.
-        body = self._get("/customer_engagement/loyalty", params, dry_run=False)
+        body = self._get("/customer_engagement/loyalty", params, dry_run=False, timeout=timeout)
         ledger = body.get("ledger")
         balance = ledger.get("currentBalance") if isinstance(ledger, dict) else None
         if not isinstance(balance, (int, float)) or isinstance(balance, bool):
@@ -136,10 +139,18 @@ class TalonClient:
 
     # -- transport
 
-    def _get(self, path: str, params: Mapping[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    def _get(self, path: str, params: Mapping[str, Any], *, dry_run: bool, timeout: float | None) -> dict[str, Any]:
         headers = {"X-DRY-RUN": "true"} if dry_run else None
+        # A caller's deadline can only shorten the configured timeouts.
+        limit = self._http.timeout
+        if timeout is not None:
+            limit = httpx.Timeout(
+                min(limit.read or timeout, timeout),
+                connect=min(limit.connect or timeout, timeout),
+                pool=min(limit.pool or timeout, timeout),
+            )
         try:
-            response = self._http.get(path, params=params, headers=headers)
+            response = self._http.get(path, params=params, headers=headers, timeout=limit)
         except httpx.TimeoutException as exc:
             raise UpstreamRetryable(f"Talon.One timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from bot import Settings, create_app
 from tests.support.redis_server import RedisServer
 from tests.support.talon_stub import TalonStub
+from tests.support.twilio_stub import TwilioStub
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -81,6 +82,21 @@ def talon(talon_server: TalonStub) -> TalonStub:
     talon_server.release.set()
 
 
+@pytest.fixture(scope="session")
+def twilio_server() -> TwilioStub:
+    stub = TwilioStub().start()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def twilio(twilio_server: TwilioStub) -> TwilioStub:
+    """The stand-in for Twilio's REST API (outbound SMS), emptied for each test."""
+    twilio_server.reset()
+    yield twilio_server
+    twilio_server.release.set()
+
+
 @pytest.fixture
 def campaigns_file(tmp_path: Path) -> Path:
     path = tmp_path / "campaigns.toml"
@@ -89,7 +105,7 @@ def campaigns_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(redis_url: str, talon: TalonStub, campaigns_file: Path) -> Settings:
+def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_file: Path) -> Settings:
     return Settings(
         campaigns_file=campaigns_file,
         redis_url=redis_url,
@@ -103,6 +119,10 @@ def settings(redis_url: str, talon: TalonStub, campaigns_file: Path) -> Settings
         talon_read_timeout=2.0,
         twilio_auth_token=AUTH_TOKEN,
         twilio_account_sid=ACCOUNT_SID,
+        twilio_api_url=twilio.url,
+        twilio_timeout_s=2.0,
+        # Short enough to keep failing-upstream tests quick, long enough for retries.
+        webhook_budget_s=2.0,
         public_base_url=PUBLIC_BASE_URL,
         bot_secret="test-secret",
     )

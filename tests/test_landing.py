@@ -12,33 +12,20 @@ import pytest
 
 from bot import create_app
 from bot.landing import csrf_token, sms_link
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, sign, twilio_form
+from tests.conftest import ACCOUNT_SID, sign, twilio_form
 from tests.support.campaign_files import WITH_POSTERS
-from tests.support.twilio_stub import TwilioStub
+from tests.support.twilio_stub import twilio_error
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Mobile Safari/537.36"
 CUSTOMER = "+14155550100"
 
 
-@pytest.fixture(scope="session")
-def twilio_server() -> TwilioStub:
-    stub = TwilioStub().start()
-    yield stub
-    stub.close()
-
-
 @pytest.fixture
-def twilio(twilio_server: TwilioStub) -> TwilioStub:
-    twilio_server.reset()
-    return twilio_server
-
-
-@pytest.fixture
-def qr_app(settings, twilio, tmp_path):
+def qr_app(settings, tmp_path):
     path = tmp_path / "posters.toml"
     path.write_text(WITH_POSTERS)
-    app = create_app(dataclasses.replace(settings, campaigns_file=path, twilio_api_url=twilio.url))
+    app = create_app(dataclasses.replace(settings, campaigns_file=path))
     app.config["TESTING"] = True
     yield app
     app.extensions["bot"].issuer.close()
@@ -151,9 +138,9 @@ def test_the_form_texts_the_code_and_never_shows_it(qr_app, qr_client, twilio, t
     response = qr_client.post("/q/spring-main-street", data=form_for(qr_app, "spring-main-street"),
                               headers={"User-Agent": IPHONE})
     assert response.status_code == 200
-    [sent] = twilio.wait_for(1)
+    [sent] = twilio.sent()
     assert (sent.account_sid, sent.to, sent.from_) == (ACCOUNT_SID, CUSTOMER, "+15005550006")
-    assert sent.authorization == (ACCOUNT_SID, AUTH_TOKEN)
+    assert sent.auth_user == ACCOUNT_SID
     code = sent.body.split("code: ")[1].split(".")[0]
     assert sent.body == f"Your Acme code: {code}. Show it at the till."
     page = response.get_data(as_text=True)
@@ -177,7 +164,7 @@ def test_the_form_refuses_a_missing_or_expired_token(qr_app, qr_client, twilio):
 def test_the_form_limits_texts_per_number_and_per_client(qr_app, qr_client, twilio):
     codes = [qr_client.post("/q/spring", data=form_for(qr_app, "spring")).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
-    assert len(twilio.wait_for(2)) == 2
+    assert len(twilio.sent()) == 2
     numbers = [f"+1415555{n:04d}" for n in range(200, 206)]
     others = [qr_client.post("/q/spring", data=form_for(qr_app, "spring", phone=n),
                              environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code for n in numbers]
@@ -185,7 +172,7 @@ def test_the_form_limits_texts_per_number_and_per_client(qr_app, qr_client, twil
 
 
 def test_twilio_refusing_the_message_is_told_politely(qr_app, qr_client, twilio):
-    twilio.failures.append((400, 21211, "The 'To' number is not a valid phone number."))
+    twilio.script((400, twilio_error(400, 21211, "The 'To' number is not a valid phone number.")))
     response = qr_client.post("/q/spring", data=form_for(qr_app, "spring"))
     assert response.status_code == 502
     page = response.get_data(as_text=True)

@@ -11,7 +11,7 @@ from bot import create_app
 from tests.support.browser import LiveServer, launch
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.decoders import raster, zxing
-from tests.test_landing import ANDROID, CUSTOMER, IPHONE, twilio, twilio_server  # noqa: F401 (fixtures)
+from tests.test_landing import ANDROID, CUSTOMER, IPHONE
 
 PASSWORD = "correct horse battery staple"
 
@@ -25,11 +25,11 @@ def browser():
 
 
 @pytest.fixture
-def live(settings, twilio, tmp_path):  # noqa: F811
+def live(settings, tmp_path):
     path = tmp_path / "posters.toml"
     path.write_text(WITH_POSTERS)
     app = create_app(dataclasses.replace(
-        settings, campaigns_file=path, twilio_api_url=twilio.url, marketer_password=PASSWORD,
+        settings, campaigns_file=path, marketer_password=PASSWORD,
         public_base_url="http://bot.example.test",
     ))
     with LiveServer(app) as server:
@@ -55,7 +55,7 @@ def test_the_tap_link_fits_the_phone(browser, live, user_agent, href):
     context.close()
 
 
-def test_the_form_shows_errors_then_texts_the_code_without_showing_it(browser, live, twilio, talon):  # noqa: F811
+def test_the_form_shows_errors_then_texts_the_code_without_showing_it(browser, live, twilio, talon):
     context = browser.new_context(user_agent=ANDROID, viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto(live.url + "/q/spring")
@@ -75,7 +75,7 @@ def test_the_form_shows_errors_then_texts_the_code_without_showing_it(browser, l
     page.click("#send")
     assert "your code is on its way" in page.inner_text("#sent")
 
-    [sent] = twilio.wait_for(1)
+    [sent] = twilio.sent()
     assert sent.to == CUSTOMER and sent.from_ == "+15005550006"
     code = sent.body.split("code: ")[1].split(".")[0]
     assert code.startswith("T1-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -34,7 +35,7 @@ def test_keyword_gets_a_coupon_from_talon_one(text, talon):
 def test_dry_run_sends_the_header(settings, talon):
     from bot import create_app
 
-    app = create_app(settings.__class__(**{**settings.__dict__, "talon_dry_run": True}))
+    app = create_app(dataclasses.replace(settings, talon_dry_run=True))
     form = twilio_form("SAVE")
     app.test_client().post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
     [call] = talon.calls(COUPON)
@@ -146,46 +147,87 @@ def test_other_account_is_refused(client):
 
 # -- Talon.One failures
 
+POLITE = "Acme Rewards: sorry, we could not get your code right now. Please text again in a few minutes."
+PENDING = "Acme Rewards: your code is on its way and will arrive by text shortly."
+
 
 @pytest.mark.parametrize(
-    "status,message",
-    [(400, "No Deployment URL specified"), (401, "Missing Session Token"), (404, "Not Found"),
-     (429, "Too many requests"), (500, "Internal Server Error")],
+    "status,message", [(400, "No Deployment URL specified"), (401, "Missing Session Token"), (404, "Not Found")]
 )
-def test_talon_one_errors_get_a_polite_reply(text, talon, status, message, caplog):
+def test_permanent_talon_one_errors_get_a_polite_reply_after_one_call(text, talon, status, message, caplog):
     talon.script((status, error_body(status, message)))
 
     answer = reply(text("SAVE"))
 
-    assert answer == "Acme Rewards: sorry, we could not get your code right now. Please text again in a few minutes."
+    assert answer == POLITE
+    assert len(talon.calls(COUPON)) == 1
     assert f"Talon.One {status}: {message}" in caplog.text
     assert "RequestUUID" in caplog.text
+
+
+def test_a_rejected_key_raises_an_alert(text, talon, caplog):
+    talon.script((401, error_body(401, "Missing Session Token")))
+    assert reply(text("SAVE")) == POLITE
+    [alert] = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert "check TALON_API_KEY" in alert.getMessage()
+
+
+@pytest.mark.parametrize("status,message", [(429, "Too many requests"), (500, "Internal Server Error"), (503, "")])
+def test_retryable_talon_one_errors_are_retried_with_the_same_identifier(text, talon, status, message):
+    talon.script((status, error_body(status, message)))
+
+    assert reply(text("SAVE")) == "Your Acme code: T1-00001. Show it at the till."
+    assert [c.param("identifier") for c in talon.calls(COUPON)] == ["+15551234567", "+15551234567"]
 
 
 @pytest.mark.parametrize(
     "body",
     [b"<html>gateway</html>", b"[]", b'{"ID": 1}', b'{"Value": ""}', b'{"Value": null}', b""],
 )
-def test_talon_one_garbage_gets_a_polite_reply(text, talon, body):
+def test_talon_one_garbage_is_retried(text, talon, body):
     talon.script((200, body))
-    assert "could not get your code" in reply(text("SAVE"))
+    assert reply(text("SAVE")) == "Your Acme code: T1-00001. Show it at the till."
+    assert len(talon.calls(COUPON)) == 2
+
+
+def test_persistent_failure_answers_in_time_and_queues_the_code(text, talon, settings):
+    talon.script(*[(500, error_body(500, "down"))] * 50)
+
+    answer = reply(text("SAVE"))
+
+    assert answer == PENDING
+    assert 2 <= len(talon.calls(COUPON)) < 50  # retried inside the budget, not hammered
+
+
+def test_persistent_failure_without_late_delivery_is_a_polite_failure(settings, talon):
+    from bot import create_app
+
+    app = create_app(dataclasses.replace(settings, twilio_account_sid=None))
+    talon.script(*[(500, error_body(500, "down"))] * 50)
+    form = twilio_form("SAVE")
+    response = app.test_client().post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
+    assert reply(response) == POLITE
 
 
 def test_after_a_failure_the_next_text_is_served(text, talon):
-    talon.script((500, error_body(500, "boom")))
-    assert "could not get your code" in reply(text("SAVE"))
+    talon.script((404, error_body(404, "Not Found")))
+    assert reply(text("SAVE")) == POLITE
     assert reply(text("SAVE")) == "Your Acme code: T1-00001. Show it at the till."
     assert [c.param("identifier") for c in talon.calls(COUPON)] == ["+15551234567", "+15551234567"]
 
 
-def test_talon_one_unreachable_gets_a_polite_reply(settings, redis_url):
+def test_talon_one_unreachable_is_answered_within_the_budget(settings, redis_url):
+    import time
+
     from bot import create_app
     from tests.support.redis_server import free_port
 
-    app = create_app(settings.__class__(**{**settings.__dict__, "talon_base_url": f"http://127.0.0.1:{free_port()}"}))
+    app = create_app(dataclasses.replace(settings, talon_base_url=f"http://127.0.0.1:{free_port()}"))
     form = twilio_form("SAVE")
+    started = time.monotonic()
     response = app.test_client().post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
-    assert "could not get your code" in reply(response)
+    assert reply(response) == PENDING
+    assert time.monotonic() - started < settings.webhook_budget_s + 0.5
 
 
 # -- other kinds through the same path

@@ -77,3 +77,48 @@ class RedisServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisCluster:
+    """Three masters on loopback, joined with `redis-cli --cluster create`."""
+
+    def __init__(self, masters: int = 3):
+        ports: set[int] = set()
+        while len(ports) < masters:
+            port = free_port()
+            if port < 55000:  # the cluster bus listens on port + 10000
+                ports.add(port)
+        self.nodes = [
+            RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-node-timeout", "2000", port=port)
+            for port in sorted(ports)
+        ]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> "RedisCluster":
+        for node in self.nodes:
+            node.start()
+        redis_cli = shutil.which("redis-cli")
+        if redis_cli is None:
+            raise RuntimeError("redis-cli is not installed (it comes with Debian's redis-server / redis-tools)")
+        subprocess.run(
+            [redis_cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        for node in self.nodes:  # poll until every node sees all slots served
+            client = redis.Redis(port=node.port)
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the test cluster did not reach cluster_state:ok within 30 s")
+                time.sleep(0.05)
+            client.close()
+        return self
+
+    def cleanup(self) -> None:
+        for node in self.nodes:
+            node.cleanup()

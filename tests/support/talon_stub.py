@@ -10,6 +10,7 @@ tests can queue scripted responses or add latency.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
@@ -50,6 +51,12 @@ class TalonStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without NODELAY, Nagle plus
+                # the client's delayed ACK add ~40 ms to every keep-alive request.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path)
@@ -96,6 +103,11 @@ class TalonStub:
     def calls(self, path: str | None = None) -> list[Received]:
         with self._lock:
             return [r for r in self.requests if path is None or r.path == path]
+
+    def coupons_created(self) -> int:
+        """How many distinct coupons this stand-in of Talon.One has created."""
+        with self._lock:
+            return sum(1 for key in self._codes if key[0] != "referral")
 
     def script(self, *responses: Response) -> None:
         """Answer the next requests with these (status, body) pairs, then behave normally."""

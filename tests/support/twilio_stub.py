@@ -1,73 +1,107 @@
-"""A loopback HTTP server standing in for Twilio's REST API Messages resource.
+"""A loopback stand-in for Twilio's Messages REST API (reference/twilio_sms.md §6).
 
-POST /2010-04-01/Accounts/<AccountSid>/Messages.json (form: To, From, Body),
-HTTP Basic auth with the account SID and auth token, answers 201 with a JSON
-Message resource, or a scripted Twilio error body. Every request is recorded.
+`POST /2010-04-01/Accounts/<AccountSid>/Messages.json` records a message and
+answers 201 with Twilio's JSON; `GET …/Messages.json` lists them, filtered by
+To, From and DateSent> like Twilio does. Tests can script error answers
+(e.g. 21610) or stall a send.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
-import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
-
-_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$")
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass(frozen=True)
 class SentMessage:
+    sid: str
     account_sid: str
     to: str
     from_: str
     body: str
-    authorization: tuple[str, str]
+    sent_at: dt.datetime
+    auth_user: str
+
+
+def twilio_error(status: int, code: int, message: str) -> bytes:
+    return json.dumps({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                       "status": status}).encode()
 
 
 class TwilioStub:
     def __init__(self) -> None:
         self.messages: list[SentMessage] = []
-        self.failures: list[tuple[int, int, str]] = []  # queued (status, twilio code, message)
-        self._changed = threading.Condition()
+        self.scripted: list[tuple[int, bytes]] = []
+        self.stall = threading.Event()   # set() to make sends hang until release
+        self.release = threading.Event()
+        self._lock = threading.Lock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length", "0"))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode(), keep_blank_values=True).items()}
-                match = _PATH.match(self.path)
-                if not match:
-                    return self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
-                user, _, password = base64.b64decode(self.headers.get("Authorization", "Basic ")[6:]).decode().partition(":")
-                if user != match.group(1):
-                    return self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
-                if stub.failures:
-                    status, code, message = stub.failures.pop(0)
-                    return self._json(status, {"code": code, "message": message, "status": status})
-                sent = SentMessage(match.group(1), form.get("To", ""), form.get("From", ""), form.get("Body", ""), (user, password))
-                sid = "SM" + uuid.uuid4().hex
-                self._json(201, {
-                    "sid": sid, "account_sid": sent.account_sid, "to": sent.to, "from": sent.from_, "body": sent.body,
-                    "status": "queued", "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
-                    "uri": f"/2010-04-01/Accounts/{sent.account_sid}/Messages/{sid}.json",
-                })
-                with stub._changed:
-                    stub.messages.append(sent)
-                    stub._changed.notify_all()
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def _json(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
+            def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(body)
+
+            def _account(self) -> str | None:
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" and parts[3] == "Messages.json":
+                    return parts[2]
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802
+                account = self._account()
+                length = int(self.headers.get("Content-Length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if account is None:
+                    return self._answer(404, twilio_error(404, 20404, "not found"))
+                auth = base64.b64decode(self.headers.get("Authorization", "Basic ").split(" ", 1)[1] or b"").decode()
+                with stub._lock:
+                    scripted = stub.scripted.pop(0) if stub.scripted else None
+                    if scripted is None:
+                        message = SentMessage("SM" + uuid.uuid4().hex, account, form.get("To", ""), form.get("From", ""),
+                                              form.get("Body", ""), dt.datetime.now(dt.timezone.utc), auth.split(":")[0])
+                        stub.messages.append(message)
+                if stub.stall.is_set():
+                    stub.release.wait(timeout=120)  # the message is recorded: it "went out"
+                if scripted is not None:
+                    return self._answer(*scripted)
+                self._answer(201, json.dumps(stub._json(message)).encode())
+
+            def do_GET(self) -> None:  # noqa: N802
+                account = self._account()
+                if account is None:
+                    return self._answer(404, twilio_error(404, 20404, "not found"))
+                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                after = query.get("DateSent>")
+                after_dt = dt.datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+                with stub._lock:
+                    found = [
+                        m for m in stub.messages
+                        if m.account_sid == account
+                        and ("To" not in query or m.to == query["To"])
+                        and ("From" not in query or m.from_ == query["From"])
+                        and (after_dt is None or m.sent_at >= after_dt)
+                    ]
+                page = {"messages": [stub._json(m) for m in found], "next_page_uri": None, "page": 0,
+                        "page_size": 50, "uri": urlsplit(self.path).path, "first_page_uri": urlsplit(self.path).path}
+                self._answer(200, json.dumps(page).encode())
 
             def log_message(self, *args) -> None:
                 pass
@@ -75,6 +109,13 @@ class TwilioStub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _json(self, m: SentMessage) -> dict:
+        return {"sid": m.sid, "account_sid": m.account_sid, "to": m.to, "from": m.from_, "body": m.body,
+                "status": "queued", "num_segments": "1", "direction": "outbound-api",
+                "date_created": format_datetime(m.sent_at, usegmt=True),
+                "date_sent": format_datetime(m.sent_at, usegmt=True), "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{m.account_sid}/Messages/{m.sid}.json"}
 
     @property
     def url(self) -> str:
@@ -84,18 +125,22 @@ class TwilioStub:
         self.thread.start()
         return self
 
-    def reset(self) -> None:
-        with self._changed:
-            self.messages.clear()
-            self.failures.clear()
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[SentMessage]:
-        """The messages once at least `count` arrived (a condition with a deadline, not a sleep)."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self.messages) >= count, timeout):
-                raise AssertionError(f"expected {count} message(s) at the Twilio stand-in, got {len(self.messages)}")
-            return list(self.messages)
-
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self.scripted.clear()
+        self.stall.clear()
+        self.release.clear()
+
+    def script(self, *responses: tuple[int, bytes]) -> None:
+        with self._lock:
+            self.scripted.extend(responses)
+
+    def sent(self, to: str | None = None) -> list[SentMessage]:
+        with self._lock:
+            return [m for m in self.messages if to is None or m.to == to]

@@ -1,0 +1,53 @@
+"""The bot as operators run it: gunicorn serving wsgi:app in its own process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], *, workers: int = 1, threads: int = 8):
+        self.port = free_port()
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        self.env = {**clean, **env}
+        self.args = [
+            sys.executable, "-m", "gunicorn", "wsgi:app",
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(workers), "--threads", str(threads),
+            "--timeout", "30", "--log-level", "warning",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "BotProcess":
+        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:  # poll /healthz until the server answers
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the bot exited: {self.process.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bot did not answer /healthz within 30 s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
