@@ -90,6 +90,8 @@ class Settings:
     bot_secret: str = field(default="", repr=False)
     #: Password of the marketer's poster page (/marketer); unset: the page is disabled.
     marketer_password: str | None = field(default=None, repr=False)
+    #: Proxies in front of the bot that append to X-Forwarded-For (Heroku's router: 1); 0 trusts none.
+    trusted_proxy_hops: int = 0
 
     @property
     def embedded_store(self) -> bool:
@@ -158,6 +160,7 @@ class Settings:
             public_base_url=_url(env, "PUBLIC_BASE_URL", ("https", "http")),
             bot_secret=text("BOT_SECRET") or "",
             marketer_password=text("MARKETER_PASSWORD"),
+            trusted_proxy_hops=int(_number(env, "TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, minimum=0)),
         )
         settings.check()
         return settings

@@ -23,7 +23,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from .app import Services, services_of
 from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
-from .errors import DeliveryError, StoreUnavailable
+from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, StoreUnavailable
 from .phone import mask
 from .posters import PosterError, campaign_number, default_headline, display_number, footer_text, poster_keyword
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
@@ -72,6 +72,16 @@ def csrf_valid(secret: str, slug: str, token: str, now: float | None = None) -> 
     issued = int(issued_text)
     age = (now if now is not None else time.time()) - issued
     return 0 <= age <= FORM_TTL_S and hmac.compare_digest(signature, _sign(secret, slug, issued))
+
+
+def client_address() -> str:
+    """The client's IP: behind TRUSTED_PROXY_HOPS proxies, the address the nearest trusted one saw."""
+    hops = services_of(current_app).settings.trusted_proxy_hops
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr or ""
 
 
 def client_hash(secret: str, address: str) -> str:
@@ -153,7 +163,7 @@ def scan(slug: str) -> Response:
     if request.method == "GET":  # Flask answers HEAD with this view too: HEAD is never counted
         record_scan(
             services.store, form_secret(current_app), campaign, poster.slug if poster else NO_POSTER,
-            request.remote_addr or "", request.headers.get("User-Agent"), slug.lower(),
+            client_address(), request.headers.get("User-Agent"), slug.lower(),
         )
     return _page(services, campaign, poster, FormState())
 
@@ -182,7 +192,7 @@ def text_me(slug: str) -> Response:
         return _page(services, campaign, poster, form, 400)
 
     try:
-        allowed = services.store.allow(services.store.bucket_key("web", client_hash(secret, request.remote_addr or "")), PER_CLIENT) \
+        allowed = services.store.allow(services.store.bucket_key("web", client_hash(secret, client_address())), PER_CLIENT) \
             and services.store.allow(services.store.bucket_key("webto", phone), PER_NUMBER)
     except StoreUnavailable as exc:
         log.error("landing form limits unavailable: %s", exc)
@@ -198,14 +208,23 @@ def text_me(slug: str) -> Response:
         body=f"{keyword} {poster.ref}" if poster else keyword, channel="web",
     )
     reply = services.conversation.handle(message)
-    if reply.text:  # None: opted out or silenced; the page says the same either way
+    outcome = "sent" if reply.text else "silent"  # None: opted out or silenced; the page says the same
+    if reply.text:
         try:
             services.sms.send(to=phone, from_=number, body=reply.text)
-        except DeliveryError:
-            LANDING_FORMS.labels("send_failed").inc()
-            form.errors["form"] = "Sorry, we could not send the text just now. Please text the keyword yourself."
+        except RecipientOptedOut:
+            outcome = "opted_out"  # Twilio's own STOP list: told like any other number, never resent
+        except DeliveryRefused:
+            LANDING_FORMS.labels("refused").inc()
+            form.errors["phone"] = "We could not text that number. Please check it, or text the keyword yourself."
+            return _page(services, campaign, poster, form, 400)
+        except DeliveryUncertain:
+            # It may have gone out: never send twice; the customer can still text the keyword.
+            LANDING_FORMS.labels("uncertain").inc()
+            form.errors["form"] = (f"Sorry, we could not confirm the text was sent. If it has not arrived in a few "
+                                   f"minutes, please text {message.body} yourself.")
             return _page(services, campaign, poster, form, 502)
-    LANDING_FORMS.labels("sent" if reply.text else "silent").inc()
+    LANDING_FORMS.labels(outcome).inc()
     log.info("landing form handled", extra={"event": "landing_form", "campaign": campaign.slug,
                                             "to": mask(phone), "outcome": reply.outcome})
     return _page(services, campaign, poster, FormState(sent_to=mask(phone)))

@@ -171,12 +171,45 @@ def test_the_form_limits_texts_per_number_and_per_client(qr_app, qr_client, twil
     assert others == [200] * 5 + [429]
 
 
-def test_twilio_refusing_the_message_is_told_politely(qr_app, qr_client, twilio):
+def test_twilio_refusing_the_number_is_shown_on_the_field(qr_app, qr_client, twilio):
     twilio.script((400, twilio_error(400, 21211, "The 'To' number is not a valid phone number.")))
+    response = qr_client.post("/q/spring", data=form_for(qr_app, "spring"))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "We could not text that number" in page and "T1-" not in page
+
+
+def test_an_uncertain_send_is_never_repeated_and_the_customer_is_told(qr_app, qr_client, twilio):
+    twilio.script((503, twilio_error(503, 20503, "Service unavailable")))
     response = qr_client.post("/q/spring", data=form_for(qr_app, "spring"))
     assert response.status_code == 502
     page = response.get_data(as_text=True)
-    assert "could not send the text" in page and "T1-" not in page
+    assert "please text SAVE yourself" in page and "T1-" not in page
+    assert twilio.sent() == []  # one attempt, scripted as failed: no second POST
+
+
+def test_twilio_opted_out_number_looks_like_any_other(qr_app, qr_client, twilio):
+    twilio.script((400, twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")))
+    response = qr_client.post("/q/spring", data=form_for(qr_app, "spring"))
+    assert response.status_code == 200 and "your code is on its way" in response.get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for(settings, tmp_path):
+    path = tmp_path / "posters.toml"
+    path.write_text(WITH_POSTERS)
+    app = create_app(dataclasses.replace(settings, campaigns_file=path, trusted_proxy_hops=1))
+    client = app.test_client()
+    for n in range(3):  # three phones behind one router address
+        client.get("/q/spring", headers={"User-Agent": IPHONE, "X-Forwarded-For": f"198.51.100.{n}"},
+                   environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert stats(app)[("spring", "none")] == {"scans": 3, "unique": 3, "texts": 0}
+    codes = [
+        client.post("/q/spring", data=form_for(app, "spring", phone=f"+1415555{n:04d}"),
+                    headers={"X-Forwarded-For": f"203.0.113.{n}"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
+        for n in range(300, 307)
+    ]
+    assert codes == [200] * 7  # the per-client limit (5) applies per forwarded client, not to the router
+    app.extensions["bot"].issuer.close()
 
 
 def test_an_opted_out_number_gets_nothing_and_the_page_says_the_same(qr_app, qr_client, twilio):
