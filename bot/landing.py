@@ -121,10 +121,18 @@ def _resolve(slug: str) -> tuple[Services, Campaign, Poster | None]:
     return services, *found
 
 
+def landing_keyword(campaign: Campaign) -> str:
+    """The keyword shown and prefilled: the poster's (plain ASCII) one, else the campaign's first."""
+    try:
+        return poster_keyword(campaign)
+    except PosterError:
+        return campaign.keywords[0]
+
+
 def _page(services: Services, campaign: Campaign, poster: Poster | None, form: FormState, status: int = 200) -> Response:
     book = services.book
     number = campaign_number(book, campaign)
-    keyword = poster_keyword(campaign)
+    keyword = landing_keyword(campaign)
     body = f"{keyword} {poster.ref}" if poster else keyword
     try:
         footer = footer_text(book, number)
@@ -154,6 +162,9 @@ def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
     return response
 
 
@@ -202,7 +213,7 @@ def text_me(slug: str) -> Response:
         form.errors["form"] = "Too many requests. Please wait a while, or text the keyword yourself."
         return _page(services, campaign, poster, form, 429)
 
-    keyword = poster_keyword(campaign)
+    keyword = landing_keyword(campaign)
     message = InboundMessage(
         sid="WEB" + secrets.token_hex(16), sender=phone, to=number,
         body=f"{keyword} {poster.ref}" if poster else keyword, channel="web",

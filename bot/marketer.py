@@ -13,11 +13,14 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from .app import services_of
 from .errors import StoreUnavailable
+from .store import RateLimit
 from .posters import ERROR_LEVELS, MEDIA_TYPES, MODES, PAPERS, PosterError, PosterOptions, layout, poster_content, render
 
 bp = Blueprint("marketer", __name__, url_prefix="/marketer")
 
 PREVIEW_DPI = 60
+#: Wrong passwords one client may try: 10 at once, then one a minute.
+FAILED_LOGINS = RateLimit(rate=1, per_seconds=60, burst=10)
 
 
 def login_required(view):
@@ -29,6 +32,8 @@ def login_required(view):
         auth = request.authorization
         given = (auth.password or "") if auth and auth.type == "basic" else ""
         if not hmac.compare_digest(given.encode(), password.encode()):
+            if given and not _may_try_again():
+                return Response("Too many wrong passwords: wait a few minutes.\n", 429, mimetype="text/plain")
             return Response("Log in with the marketer password.\n", 401,
                             {"WWW-Authenticate": 'Basic realm="Posters", charset="UTF-8"'}, mimetype="text/plain")
         return view(*args, **kwargs)
@@ -36,10 +41,26 @@ def login_required(view):
     return wrapper
 
 
+def _may_try_again() -> bool:
+    """Count one wrong password for this client (a salted hash of its address); False once over the limit."""
+    from .landing import client_address, client_hash, form_secret
+
+    store = services_of(current_app).store
+    try:
+        return store.allow(store.bucket_key("marketer-login", client_hash(form_secret(current_app), client_address())),
+                           FAILED_LOGINS)
+    except StoreUnavailable:
+        return False
+
+
 @bp.after_request
 def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
     return response
 
 

@@ -125,6 +125,17 @@ def test_the_marketer_previews_and_downloads_a_poster(browser, live):
     context.close()
 
 
+def test_wrong_passwords_are_limited_per_client(live):
+    import base64
+
+    client = live.app.test_client()
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"marketer:guess").decode()}
+    codes = [client.get("/marketer/", headers=wrong).status_code for _ in range(11)]
+    assert codes == [401] * 10 + [429]
+    right = {"Authorization": "Basic " + base64.b64encode(f"marketer:{PASSWORD}".encode()).decode()}
+    assert client.get("/marketer/", headers=right).status_code == 200  # the right password is never locked out
+
+
 def test_the_marketer_page_is_disabled_without_a_password(settings, tmp_path):
     app = create_app(dataclasses.replace(settings, marketer_password=None))
     response = app.test_client().get("/marketer/", headers={"Authorization": "Basic bTo="})
