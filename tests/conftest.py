@@ -123,6 +123,7 @@ def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_fil
         twilio_timeout_s=2.0,
         # Short enough to keep failing-upstream tests quick, long enough for retries.
         webhook_budget_s=2.0,
+        breaker_cooldown_s=1.0,
         public_base_url=PUBLIC_BASE_URL,
         bot_secret="test-secret",
     )

@@ -67,6 +67,7 @@ def env_of(settings: Settings, campaigns_file: Path) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
         "TWILIO_API_URL": settings.twilio_api_url,
         "WEBHOOK_BUDGET_S": str(settings.webhook_budget_s),
+        "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
         "PUBLIC_BASE_URL": settings.public_base_url,
         "BOT_SECRET": settings.bot_secret,
         "CAMPAIGNS_FILE": str(campaigns_file),

@@ -51,3 +51,39 @@ class BotProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+class WorkerProcess:
+    """`bot worker`: the late-delivery worker, as the Procfile's worker: line runs it."""
+
+    def __init__(self, env: dict[str, str]):
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        self.env = {**clean, **env}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-job without any clean-up."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def wait_until(condition, *, timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
