@@ -142,3 +142,25 @@ def test_the_marketer_page_is_disabled_without_a_password(settings, tmp_path):
     assert response.status_code == 404
     assert "set MARKETER_PASSWORD" in response.get_data(as_text=True)
     app.extensions["bot"].issuer.close()
+
+
+def test_a_tracked_poster_scanned_opens_the_landing_page_and_counts(browser, settings, tmp_path):
+    """End to end: render a tracked poster, decode its QR from pixels, open that URL like a phone would."""
+    from bot.posters import PosterOptions, layout, poster_content, render
+
+    path = tmp_path / "posters.toml"
+    path.write_text(WITH_POSTERS)
+    with LiveServer(create_app(dataclasses.replace(settings, campaigns_file=path))) as server:
+        app = server.server.app
+        book = app.extensions["bot"].book
+        options = PosterOptions(mode="tracked")
+        png = render(layout(poster_content(book, "spring-harbour", options, public_base_url=server.url), options), "png", dpi=100)
+        scanned = zxing(raster(png, "png")).text
+        assert scanned == server.url + "/q/spring-harbour"
+        context = browser.new_context(user_agent=IPHONE)
+        page = context.new_page()
+        assert page.goto(scanned).status == 200
+        assert page.get_attribute("#tap", "href") == "sms:+15005550006&body=SAVE%20H2"
+        context.close()
+        assert app.extensions["bot"].store.poster_stats()[("spring", "spring-harbour")]["scans"] == 1
+        app.extensions["bot"].issuer.close()
