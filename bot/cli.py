@@ -55,7 +55,7 @@ def _check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{path}: OK, {len(book.campaigns)} campaign(s), numbers {', '.join(book.program.numbers)}")
+    print(f"{path}: OK, {len(book.campaigns)} campaign(s), {len(book.posters)} poster(s), numbers {', '.join(book.program.numbers)}")
     return 0
 
 
