@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError, sync_playwright
@@ -110,7 +111,11 @@ def test_the_marketer_previews_and_downloads_a_poster(browser, live):
     page.select_option("#paper", "Letter")
     page.click("button[type=submit]")
     assert page.inner_text("#payload") == "http://bot.example.test/q/spring-harbour"
-    page.wait_for_function("document.querySelector('#preview').complete && document.querySelector('#preview').naturalWidth > 0")
+    # Polled from Python: the page's Content-Security-Policy forbids the eval wait_for_function uses.
+    deadline = time.monotonic() + 20
+    while not page.eval_on_selector("#preview", "e => e.complete && e.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "the preview image did not load"
+        page.wait_for_timeout(50)
     assert page.eval_on_selector("#preview", "e => e.naturalWidth") == 510  # Letter at the preview's 60 dpi
     with page.expect_download() as info:
         page.click("#download-pdf")
