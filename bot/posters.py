@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape
 import phonenumbers
 import segno
 
-from .campaigns import Campaign, CampaignBook, Poster
+from .campaigns import REF_RE, Campaign, CampaignBook, Poster
 from .errors import BotError
 
 PAPERS: dict[str, tuple[float, float]] = {"A4": (210.0, 297.0), "Letter": (215.9, 279.4)}
@@ -149,8 +149,6 @@ def footer_text(book: CampaignBook, number: str) -> str:
 
 def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Campaign, Poster | None, str | None]:
     """A slug (+ optional --ref) -> campaign, declared poster (if any) and the reference to prefill."""
-    from .campaigns import REF_RE
-
     found = book.resolve(slug)
     if found is None:
         known = ", ".join([c.slug for c in book.campaigns] + [p.slug for p in book.posters])
@@ -229,7 +227,7 @@ def _glyphs(font: Font):
 
 
 def text_width(text: str, font: Font, size: float) -> float:
-    tt, cmap, _, hmtx, upem = _glyphs(font)
+    _, cmap, _, hmtx, upem = _glyphs(font)
     return sum(hmtx[cmap.get(ord(ch), ".notdef")][0] for ch in text) * size / upem
 
 
@@ -413,7 +411,7 @@ def render_pdf(lay: Layout) -> bytes:
 def _glyph_path(text: str, font: Font, size: float, x: float, baseline: float) -> str:
     from fontTools.pens.svgPathPen import SVGPathPen
 
-    tt, cmap, glyphset, hmtx, upem = _glyphs(font)
+    _, cmap, glyphset, hmtx, upem = _glyphs(font)
     scale = size / upem
     pen_x = x - text_width(text, font, size) / 2
     parts = []
