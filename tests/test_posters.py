@@ -67,10 +67,11 @@ def test_png_decodes_with_zbar_also_downscaled_to_two_and_a_half_pixels_per_modu
     assert zxing(small).text == DIRECT + " P7"
 
 
-def test_the_quiet_zone_is_four_white_modules_wide(book):
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_the_quiet_zone_is_four_white_modules_wide(book, fmt):
     dpi = 150
-    data, lay = make(book, "spring-main-street", "png")
-    image = raster(data, "png")
+    data, lay = make(book, "spring-main-street", fmt)
+    image = raster(data, fmt, dpi=dpi)
     left, top, right, bottom = zxing(image).box
     modules = lay.qr.modules
     module_px = (right - left + 1) / modules
