@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test bench check clean redis-server qr-test-tools
+.PHONY: run test bench soak check clean redis-server qr-test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ test: $(VENV)/.installed redis-server qr-test-tools
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
 bench: $(VENV)/.installed redis-server
 	$(BIN)/python bench/redis_cost.py
+
+# Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
+soak: $(VENV)/.installed redis-server
+	$(BIN)/python bench/soak.py
 
 check: $(VENV)/.installed
 	$(BIN)/bot check

@@ -40,6 +40,8 @@ class Services:
     def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> "Services":
         settings.check()
         book = load_campaigns(settings.campaigns_file)
+        for warning in book.warnings:
+            log.warning("campaign file: %s", warning)
         if store is None:
             store = connect(settings.redis_url, cluster=settings.redis_cluster, prefix=settings.redis_key_prefix)
         if issuer is None:

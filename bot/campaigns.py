@@ -19,8 +19,9 @@ import phonenumbers
 
 from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem
-from .keywords import KeywordIndex, Match, normalize
+from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
 from .replies import ReplyTemplate, TemplateError
+from .segments import count_segments
 from .store import RateLimit
 
 Kind = Literal["coupon", "loyalty", "referral"]
@@ -48,6 +49,21 @@ PROGRAM_DEFAULTS = {
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
     "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
 }
+#: Rendered with `keyword`: the one live keyword a text is one edit away from.
+NEAR_MISS_DEFAULT = "{{ program.name }}: did you mean {{ keyword }}? Text {{ keyword }} to get it."
+
+#: Consent records are kept this long after a number's last consent event:
+#: the TCPA's four-year limitation period (28 U.S.C. 1658) plus a year's margin,
+#: so a complaint can be answered with the record. Not legal advice: set
+#: `[program] consent_retention_days` to what your counsel and your market require.
+DEFAULT_CONSENT_RETENTION_DAYS = 5 * 365 + 1
+#: `bot check` warns when a reply's sample rendering needs more SMS segments than this.
+DEFAULT_MAX_SEGMENTS = 2
+#: Who confirms STOP/START: "auto" = the bot only on short codes (Twilio and the
+#: carriers already answer on long codes and toll-free numbers), "always", "never".
+OPT_OUT_CONFIRMATIONS = ("auto", "always", "never")
+#: Near misses are only suggested for keywords this long (shorter ones are too close to everything).
+NEAR_MISS_MIN_LENGTH = 5
 
 #: A sender may text 5 times in a row, then about once every 3 minutes.
 DEFAULT_SENDER_LIMIT = RateLimit(rate=20, per_seconds=3600, burst=5)
@@ -68,6 +84,15 @@ class Program:
     upstream_limit: RateLimit | None = DEFAULT_UPSTREAM_LIMIT
     #: Message frequency for poster footers, e.g. "Up to 2 msgs/mo" (required to render a poster).
     frequency: str | None = None
+    consent_retention_days: int = DEFAULT_CONSENT_RETENTION_DAYS
+    max_segments: int = DEFAULT_MAX_SEGMENTS
+    opt_out_confirmation: str = "auto"
+
+    def confirms_opt_out(self, to: str) -> bool:
+        """Whether the bot itself sends the one STOP/START confirmation for texts to number `to`."""
+        if self.opt_out_confirmation == "auto":
+            return bool(SHORT_CODE_RE.match(to))
+        return self.opt_out_confirmation == "always"
 
 
 @dataclass(frozen=True)
@@ -141,6 +166,8 @@ class CampaignBook:
     program: Program
     campaigns: tuple[Campaign, ...]
     _indexes: dict[str | None, KeywordIndex[Campaign]] = field(repr=False, compare=False)
+    #: Not refusals: things `bot check` and start-up point out (e.g. replies over the segment budget).
+    warnings: tuple[Problem, ...] = ()
     posters: tuple[Poster, ...] = ()
 
     def by_slug(self, slug: str) -> Campaign | None:
@@ -165,13 +192,36 @@ class CampaignBook:
         index = self._indexes.get(to) or self._indexes[None]
         return index.match(text)
 
+    def near_miss(self, text: str, to: str | None, now: dt.datetime) -> tuple[Campaign, str] | None:
+        """The one open campaign's keyword (as written in the file) that `text` is one edit from, if exactly one.
+
+        Only keywords of `NEAR_MISS_MIN_LENGTH` or more letters are suggested;
+        the whole text and its first word are tried, like `match`.
+        """
+        index = self._indexes.get(to) or self._indexes[None]
+        candidates = {normalize(text), *tokens(text)[:1]} - {""}
+        found: dict[str, Campaign] = {}
+        for key, campaign in index.items():
+            if len(key) < NEAR_MISS_MIN_LENGTH or campaign.window(now) != "open":
+                continue
+            if any(one_edit_apart(candidate, key) for candidate in candidates):
+                found[key] = campaign
+        if len(found) != 1:
+            return None
+        [(key, campaign)] = found.items()
+        spelling = next((k for k in campaign.keywords if normalize(k) == key), key)
+        return campaign, spelling
+
     def default_number(self) -> str:
         return self.program.numbers[0]
 
 
 # --------------------------------------------------------------------------- loading
 
-PROGRAM_FIELDS = {"name", "numbers", "help", "fallback", "terms_url", "frequency", *PROGRAM_DEFAULTS, *LIMIT_FIELDS}
+PROGRAM_FIELDS = {
+    "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
+    "max_segments", "opt_out_confirmation", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
+}
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
 CAMPAIGN_FIELDS = {
     "slug",
@@ -256,6 +306,18 @@ class _Loader:
         self.data = data
         self.where = _Locator(path, text)
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.max_segments = DEFAULT_MAX_SEGMENTS
+
+    def warn_if_long(self, table: str, index: int | None, key: str, label: str, text: str) -> None:
+        """A warning when `text` (a reply's sample rendering) needs more segments than the budget."""
+        count = count_segments(text)
+        if count.segments > self.max_segments:
+            self.warnings.append(Problem(
+                self.where.place(table, index, key, label),
+                f"reply needs {count} with sample values, over the budget of {self.max_segments} "
+                "([program].max_segments); every extra segment is billed",
+            ))
 
     def problem(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
         self.problems.append(Problem(self.where.place(table, index, key, label), message))
@@ -279,7 +341,9 @@ class _Loader:
         if self.problems or program is None:
             # A clash seen from several numbers is one problem, reported once.
             raise CampaignFileError(str(self.path), list(dict.fromkeys(self.problems)))
-        return CampaignBook(self.path, program, tuple(c for _, c in placed), indexes, posters)
+        return CampaignBook(
+            self.path, program, tuple(c for _, c in placed), indexes, tuple(dict.fromkeys(self.warnings)), posters=posters
+        )
 
     # -- [program]
 
@@ -310,19 +374,41 @@ class _Loader:
         terms_url = raw.get("terms_url")
         if terms_url is not None and (not isinstance(terms_url, str) or not terms_url.startswith(("https://", "http://"))):
             bad("terms_url", "expected an http(s) URL")
+        settings: dict[str, Any] = {}
+        for key, default, minimum in (
+            ("consent_retention_days", DEFAULT_CONSENT_RETENTION_DAYS, 1),
+            ("max_segments", DEFAULT_MAX_SEGMENTS, 1),
+        ):
+            value = raw.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                bad(key, f"expected a whole number of at least {minimum}, got {value!r}")
+                value = default
+            settings[key] = value
+        self.max_segments = settings["max_segments"]
+        confirmation = raw.get("opt_out_confirmation", "auto")
+        if confirmation not in OPT_OUT_CONFIRMATIONS:
+            bad("opt_out_confirmation", f"expected one of {', '.join(OPT_OUT_CONFIRMATIONS)}, got {confirmation!r}")
         replies: dict[str, ReplyTemplate] = {}
         program_stub = {"name": texts.get("name", "")}
-        for key, default in PROGRAM_DEFAULTS.items():
-            template = self._template(raw.get(key, default), {"program": program_stub}, lambda m, k=key: bad(k, m))
+        templates = [(key, default, {}) for key, default in PROGRAM_DEFAULTS.items()]
+        templates.append(("near_miss_reply", NEAR_MISS_DEFAULT, {"keyword": "SAMPLE"}))
+        for key, default, extra in templates:
+            context = {"program": program_stub, **extra}
+            template = self._template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
+                self.warn_if_long("program", None, key, "[program]", template.render(**context))
+        for key, value in texts.items():
+            if key != "name":
+                self.warn_if_long("program", None, key, "[program]", value)
         limits = {
             key: self._limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
         }
         if not ok:
             return None
         return Program(
-            texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies, **limits,
+            texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
+            opt_out_confirmation=confirmation, **settings, **limits,
             frequency=frequency.strip() if frequency else None,
         )
 
@@ -455,6 +541,10 @@ class _Loader:
             bad("ends_at", "must be after starts_at")
 
         numbers = self._numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=False)
+        if program is not None:
+            for number in numbers:
+                if number not in program.numbers:
+                    bad("numbers", f"{number} is not one of [program].numbers")
         headline = raw.get("headline")
         if headline is not None and (not isinstance(headline, str) or not headline.strip()):
             bad("headline", "expected a non-empty text")
@@ -483,6 +573,8 @@ class _Loader:
         }
         if not ok or reply is None:
             return None
+        for key, template in (("reply", reply), *extra_replies.items()):
+            self.warn_if_long("campaigns", index, key, label, template.render(**context))
         return Campaign(
             slug=slug,
             keywords=tuple(keywords),
@@ -577,16 +669,30 @@ class _Loader:
             for number in campaign.numbers or (None, *program.numbers):
                 scopes.setdefault(number, []).append((position, campaign))
         for number, members in scopes.items():
-            owner: dict[str, Campaign] = {}
+            owner: dict[str, tuple[str, Campaign]] = {}
             for position, campaign in members:
+                label = f"[[campaigns]] #{position + 1} ({campaign.slug})"
                 for keyword in campaign.keywords:
-                    other = owner.setdefault(normalize(keyword), campaign)
+                    key = normalize(keyword)
+                    other_keyword, other = owner.setdefault(key, (keyword, campaign))
+                    where = f" on {number}" if campaign.numbers or other.numbers else ""
                     if other is not campaign:
-                        where = f" on {number}" if campaign.numbers or other.numbers else ""
                         self.problem(
-                            "campaigns", position, "keywords", f"[[campaigns]] #{position + 1} ({campaign.slug})",
+                            "campaigns", position, "keywords", label,
                             f"keyword {keyword!r} is already used by campaign {other.slug!r}{where}",
                         )
+                        continue
+                    # A typo of one keyword must not land on another campaign's keyword.
+                    for other_key, (other_keyword, other) in owner.items():
+                        if other is campaign or max(len(key), len(other_key)) < NEAR_MISS_MIN_LENGTH:
+                            continue
+                        if one_edit_apart(key, other_key):
+                            where = f" on {number}" if campaign.numbers or other.numbers else ""
+                            self.problem(
+                                "campaigns", position, "keywords", label,
+                                f"keyword {keyword!r} is one edit from {other_keyword!r} of campaign "
+                                f"{other.slug!r}{where}: a typo of one would reach the other",
+                            )
         seen: dict[str, int] = {}
         for position, campaign in placed:
             first = seen.setdefault(campaign.slug, position)

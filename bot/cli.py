@@ -1,8 +1,10 @@
-"""The `bot` command: simulate a text, check a campaign file, make a poster, summarise scans."""
+"""The `bot` command: simulate a text, check a campaign file, export the consent log, make a poster, summarise scans."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
 import logging
 import secrets
 import sys
@@ -55,7 +57,52 @@ def _check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{path}: OK, {len(book.campaigns)} campaign(s), {len(book.posters)} poster(s), numbers {', '.join(book.program.numbers)}")
+    for warning in book.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{path}: OK, {len(book.campaigns)} campaign(s), numbers {', '.join(book.program.numbers)}"
+          + (f", {len(book.posters)} poster(s)" if book.posters else "")
+          + (f", {len(book.warnings)} warning(s)" if book.warnings else ""))
+    return 0
+
+
+CONSENT_COLUMNS = ("number", "number_hash", "event", "at", "word", "campaign", "channel")
+
+
+def _consent_export(args: argparse.Namespace) -> int:
+    from .app import Services
+    from .phone import hash_sender
+
+    services = Services.build(Settings.from_env())
+    program = services.book.program
+    if services.settings.embedded_store:
+        print("bot: REDIS_URL is unset: the embedded store holds only this process's (empty) log", file=sys.stderr)
+    columns = [c for c in CONSENT_COLUMNS if not (args.hash_numbers and c == "number")]
+    try:
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    except OSError as exc:
+        print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    rows = 0
+    try:
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        now = dt.datetime.now(dt.timezone.utc)
+        for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
+            writer.writerow({
+                "number": event.sender,
+                "number_hash": hash_sender(services.settings.bot_secret, event.sender),
+                "event": event.event,
+                "at": event.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "word": event.word,
+                "campaign": event.campaign,
+                "channel": event.channel,
+            })
+            rows += 1
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"{args.output}: {rows} consent event(s)", file=sys.stderr)
     return 0
 
 
@@ -117,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a campaign file and print every problem")
     check.add_argument("file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})")
     check.set_defaults(run=_check)
+
+    consent = commands.add_parser("consent", help="the consent log (opt-in sources, opt-outs, opt-ins)")
+    consent_commands = consent.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
+    export = consent_commands.add_parser(
+        "export", help="write every number's consent events within the retention as CSV"
+    )
+    export.add_argument("--output", metavar="FILE", help="CSV file to write (default: stdout)")
+    export.add_argument(
+        "--hash-numbers", action="store_true",
+        help="leave the phone numbers out: only their BOT_SECRET hash, e.g. for analytics",
+    )
+    export.set_defaults(run=_consent_export)
 
     poster = commands.add_parser("poster", help="write a printable QR poster (.png, .svg or .pdf by suffix)")
     poster.add_argument("slug", metavar="SLUG", help="a campaign slug or a [[posters]] slug")

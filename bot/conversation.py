@@ -8,7 +8,12 @@ build an `InboundMessage`, call `Conversation.handle`, and translate the
 2. compliance words (STOP/START/HELP), before anything else;
 3. opt-out, then the sender's rate limit;
 4. the keyword, the campaign's window, and the code: cached, or issued once
-   through a single-flight lock so simultaneous texts make one upstream call.
+   through a single-flight lock so simultaneous texts make one upstream call;
+   no keyword: "did you mean …?" when one edit from exactly one open keyword,
+   else the fallback.
+
+Opt-outs, opt-ins and each campaign's first serve (the opt-in source) go into
+the consent log with the reply's own `Store.finish` call.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .phone import hash_sender, mask, to_e164
 from .scans import attribute_text
-from .store import Decision, Issuance, Store
+from .store import ConsentEvent, Decision, Issuance, Store
 from .talon import Coupon, LoyaltyBalance, Referral
 from .upstream import UpstreamGuard
 
@@ -35,7 +40,7 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
-    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "pending",
+    "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "near_miss", "pending",
 ]
 
 
@@ -190,7 +195,7 @@ class Conversation:
         if word is not None:
             return self._compliance(message, word)
         if campaign is None:
-            return self._finish(message, Reply(program.fallback, "unknown"))
+            return self._unknown(message)
         reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
         return replace(reply, poster=attribute_text(self.book, self.store, campaign, match.rest))
@@ -199,16 +204,44 @@ class Conversation:
 
     def _compliance(self, message: InboundMessage, word: ComplianceWord) -> Reply:
         # With OptOutType, Twilio (Advanced Opt-Out) has already sent the
-        # confirmation; a second one would break "at most one".
+        # confirmation; a second one would break "at most one". Without it,
+        # Twilio's default handling still answers STOP/START on long codes and
+        # the carrier on toll-free numbers: the program says who confirms.
         answered_by_twilio = bool(message.opt_out_type)
+        confirm = not answered_by_twilio and self.book.program.confirms_opt_out(message.to)
+        raw = message.body.strip()[:32] or (message.opt_out_type or "")
         if word is ComplianceWord.STOP:
-            text = None if answered_by_twilio else self._program_text("opt_out_reply")
-            return self._finish(message, Reply(text, "opt_out"), optout="out", word=message.body.strip()[:32])
+            text = self._program_text("opt_out_reply") if confirm else None
+            return self._finish(message, Reply(text, "opt_out"), optout="out", word=raw,
+                                **self._consent(message, "opt_out", raw))
         if word is ComplianceWord.START:
-            text = None if answered_by_twilio else self._program_text("opt_in_reply")
-            return self._finish(message, Reply(text, "opt_in"), optout="in", word=message.body.strip()[:32])
+            text = self._program_text("opt_in_reply") if confirm else None
+            return self._finish(message, Reply(text, "opt_in"), optout="in", word=raw,
+                                **self._consent(message, "opt_in", raw))
         text = None if answered_by_twilio else self.book.program.help
         return self._finish(message, Reply(text, "help"))
+
+    def _consent(self, message: InboundMessage, event: str, word: str, campaign: str = "") -> dict[str, Any]:
+        """`Store.finish` arguments that add one event to the sender's consent log."""
+        record = ConsentEvent(event, self.clock(), word, campaign, message.channel)  # type: ignore[arg-type]
+        return {"consent": record, "consent_retention_days": self.book.program.consent_retention_days}
+
+    def _served(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
+        """The opt-in source: kept the first time this number is served this campaign."""
+        return self._consent(message, "opt_in_source", message.body.strip()[:32], campaign.slug)
+
+    # -- no keyword
+
+    def _unknown(self, message: InboundMessage) -> Reply:
+        """A typo of one open keyword gets "did you mean …?" (never a coupon); anything else the fallback."""
+        near = self.book.near_miss(message.body, message.to, self.clock())
+        if near is None:
+            return self._finish(message, Reply(self.book.program.fallback, "unknown"))
+        campaign, keyword = near
+        text = self.book.program.replies["near_miss_reply"].render(
+            program={"name": self.book.program.name}, keyword=keyword
+        )
+        return self._finish(message, Reply(text, "near_miss", campaign.slug))
 
     # -- campaigns
 
@@ -227,14 +260,16 @@ class Conversation:
             return self._finish(message, Reply(template.render(**context), window, campaign.slug))
         if decision.code:
             text = campaign.reply.render(**context, code=decision.code)
-            return self._finish(message, Reply(text, "repeat", campaign.slug, decision.code))
+            return self._finish(
+                message, Reply(text, "repeat", campaign.slug, decision.code), **self._served(message, campaign)
+            )
         if decision.status == "wait":
             # Another text from this sender is asking Talon.One right now: wait for its code.
             code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug), deadline)
             if code is None:
                 return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
-            return self._finish(message, Reply(text, "repeat", campaign.slug, code))
+            return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign))
 
         token = issuance.lock_token if issuance else None
         profile = to_e164(message.sender) or message.sender
@@ -252,7 +287,9 @@ class Conversation:
                     **context, balance=_points(balance.balance), tier=balance.tier,
                     points_to_next_tier=_points(balance.points_to_next_tier),
                 )
-                return self._finish(message, Reply(text, "loyalty", campaign.slug))
+                return self._finish(
+                    message, Reply(text, "loyalty", campaign.slug), **self._served(message, campaign)
+                )
             code = self.guard.call(
                 campaign.slug, budget, lambda timeout: issue_code(self.issuer, campaign, profile, timeout),
                 deadline=deadline,
@@ -269,7 +306,8 @@ class Conversation:
             raise
         text = campaign.reply.render(**context, code=code)
         return self._finish(
-            message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token
+            message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token,
+            **self._served(message, campaign),
         )
 
     def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:
@@ -321,6 +359,7 @@ class Conversation:
             # The opt-out cannot be recorded now: say so loudly; Twilio's own
             # STOP filtering still blocks sends to this number.
             log.critical("opt-out from %s NOT recorded: store unavailable", mask(message.sender))
+            return Reply(None, "busy")  # nothing more to a number that said STOP
         if campaign is None and word is None:
             return Reply(self.book.program.fallback, "unknown")
         return Reply(self._program_text("busy_reply"), "busy", campaign.slug if campaign else None)

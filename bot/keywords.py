@@ -54,6 +54,9 @@ class KeywordIndex(Generic[T]):
     def keys(self) -> list[str]:
         return list(self._entries)
 
+    def items(self) -> list[tuple[str, T]]:
+        return list(self._entries.items())
+
     def match(self, text: str) -> Match[T] | None:
         """The whole message as one keyword ("S.A.V.E"), else its first word ("SAVE P7")."""
         whole = normalize(text)
@@ -63,3 +66,27 @@ class KeywordIndex(Generic[T]):
         if words and words[0] in self._entries:
             return Match(self._entries[words[0]], words[0], tuple(words[1:]))
         return None
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """True when `a` and `b` differ by exactly one insertion, deletion, substitution
+    or swap of two neighbouring letters (Damerau-Levenshtein distance 1)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    prefix = 0
+    while prefix < len(a) and a[prefix] == b[prefix]:
+        prefix += 1
+    if len(a) < len(b):  # one insertion
+        return a[prefix:] == b[prefix + 1:]
+    rest_a, rest_b = a[prefix + 1:], b[prefix + 1:]
+    if rest_a == rest_b:  # one substitution
+        return True
+    # one swap of neighbours: "SVAE" for "SAVE"
+    return (
+        prefix + 1 < len(a)
+        and a[prefix] == b[prefix + 1]
+        and a[prefix + 1] == b[prefix]
+        and a[prefix + 2:] == b[prefix + 2:]
+    )

@@ -41,6 +41,13 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
                                                                  agent, slug); the salt derives from
                                                                  BOT_SECRET and the day, never stored
+``P:{sender}:consent``                    list of consent        the program's ``consent_retention_days``
+                                          events, oldest first:  after the last event; older events are
+                                          ``at_ms|event|channel  dropped on each write, and at most
+                                          |campaign|word``       ``CONSENT_MAX_EVENTS`` are kept
+``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
+                                          -> ms of its recorded  recorded last: after it a new serve is
+                                          opt-in source          recorded as a fresh source
 ========================================  =====================  ==========================================
 
 Round trips per webhook: a repeat texter's whole decision (claim the
@@ -49,6 +56,10 @@ the reply is one `Store.finish`. A first-time texter's `begin` also takes the
 single-flight lock, then adds the upstream gate (circuit breaker and the
 campaign's budget, `Store.upstream_gate`, another slot) and writes the code
 in the same `finish`.
+The consent log's event, when there is one (an opt-out, an opt-in, or the
+opt-in source the first time a number is served a campaign), is written by
+that same `finish`: consent costs no extra round trip. `Store.consent_log`
+reads the log back for `bot consent export`.
 
 Rate limits run on Redis's clock (``TIME`` inside the script), never the
 app's, so every worker and host agrees.
@@ -56,10 +67,11 @@ app's, so every worker and host agrees.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import redis
 import redis.exceptions
@@ -71,6 +83,9 @@ log = logging.getLogger(__name__)
 PENDING_TTL_MS = 30_000
 REPLY_TTL_MS = 24 * 3600 * 1000
 DEFAULT_CODE_TTL_MS = 400 * 24 * 3600 * 1000
+#: A number's consent log keeps at most this many events (STOP/START are not
+#: rate limited, so a flood must not grow one key without bound).
+CONSENT_MAX_EVENTS = 500
 
 # One GCRA implementation, shared by every limiting script. Returns true when
 # the event is allowed (and records it), false when the bucket is empty.
@@ -117,9 +132,11 @@ if redis.call('SET', KEYS[6], ARGV[6], 'NX', 'PX', ARGV[7]) then return {'issue'
 return {'wait', false}
 """
 
-# KEYS: sid, code, lock, optout
+# KEYS: sid, code, lock, optout, consent, consent_served
 # ARGV: reply, reply_ttl_ms, code ('' = none), code_ttl_ms, lock_token ('' = none),
-#       optout ('' | 'out' | 'in'), optout_word, now_iso
+#       optout ('' | 'out' | 'in'), optout_word, now_iso,
+#       consent_event ('' = none | 'opt_in_source' | 'opt_out' | 'opt_in'), consent_at_ms,
+#       consent_retention_ms, consent_entry, consent_campaign, consent_max_events
 _FINISH = """
 redis.call('SET', KEYS[1], 'R' .. ARGV[1], 'PX', ARGV[2])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
@@ -128,6 +145,29 @@ if ARGV[6] == 'out' then
   redis.call('HSET', KEYS[4], 'at', ARGV[8], 'word', ARGV[7])
 elseif ARGV[6] == 'in' then
   redis.call('DEL', KEYS[4])
+end
+if ARGV[9] ~= '' then
+  local retention = tonumber(ARGV[11])
+  local cutoff = tonumber(ARGV[10]) - retention
+  local record = true
+  if ARGV[9] == 'opt_in_source' then
+    local previous = redis.call('HGET', KEYS[6], ARGV[13])
+    record = (not previous) or tonumber(previous) < cutoff
+    if record then
+      redis.call('HSET', KEYS[6], ARGV[13], ARGV[10])
+      redis.call('PEXPIRE', KEYS[6], retention)
+    end
+  end
+  if record then
+    redis.call('RPUSH', KEYS[5], ARGV[12])
+    while true do
+      local head = redis.call('LINDEX', KEYS[5], 0)
+      if (not head) or tonumber(string.match(head, '^(%d+)')) >= cutoff then break end
+      redis.call('LPOP', KEYS[5])
+    end
+    redis.call('LTRIM', KEYS[5], -tonumber(ARGV[14]), -1)
+    redis.call('PEXPIRE', KEYS[5], retention)
+  end
 end
 return 1
 """
@@ -279,6 +319,39 @@ Status = Literal["replay", "in_flight", "opted_out", "limited", "ok", "issue", "
 
 
 @dataclass(frozen=True)
+class ConsentEvent:
+    """One event of a number's consent log.
+
+    `opt_in_source` is written the first time a number is served a campaign
+    (which keyword, which campaign, when, by which channel); `opt_out` and
+    `opt_in` on the compliance words, with the word as received.
+    """
+
+    event: Literal["opt_in_source", "opt_out", "opt_in"]
+    at: dt.datetime
+    word: str
+    campaign: str = ""
+    channel: str = ""
+    sender: str = ""  # filled in when read back
+
+    def entry(self) -> str:
+        fields = (self.event, self.channel, self.campaign)
+        if any("|" in f for f in fields):
+            raise ValueError(f"'|' in consent fields {fields!r}")
+        return "|".join((str(_ms(self.at)), *fields, self.word))
+
+    @classmethod
+    def parse(cls, sender: str, entry: str) -> "ConsentEvent":
+        at_ms, event, channel, campaign, word = entry.split("|", 4)
+        at = dt.datetime.fromtimestamp(int(at_ms) / 1000, dt.timezone.utc)
+        return cls(event, at, word, campaign, channel, sender)  # type: ignore[arg-type]
+
+
+def _ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
 class Decision:
     status: Status
     reply: str | None = None
@@ -366,6 +439,12 @@ class Store:
     def bucket_key(self, name: str, ident: str) -> str:
         return self._key(f"{name}:{ident}", "rate")
 
+    def consent_key(self, sender: str) -> str:
+        return self._key(sender, "consent")
+
+    def consent_served_key(self, sender: str) -> str:
+        return self._key(sender, "consent", "served")
+
     # -- calls
 
     def _run(self, script, keys: list[str], args: list[Any]) -> Any:
@@ -432,16 +511,26 @@ class Store:
         lock_token: str | None = None,
         optout: Literal["out", "in"] | None = None,
         word: str = "",
+        consent: ConsentEvent | None = None,
+        consent_retention_days: int = 1826,
     ) -> None:
-        """Store the reply for replays; with `code`, cache it; release `lock_token`; record opt-out/in."""
+        """Store the reply for replays; with `code`, cache it; release `lock_token`; record opt-out/in;
+        append `consent` to the consent log (an opt-in source only once per campaign and retention)."""
         keys = [
             self.sid_key(sender, sid),
             self.code_key(sender, slug) if slug else self.sid_key(sender, sid),
             self.lock_key(sender, slug) if slug else self.sid_key(sender, sid),
             self.optout_key(sender),
+            self.consent_key(sender),
+            self.consent_served_key(sender),
         ]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         args = [reply, REPLY_TTL_MS, code or "", code_ttl_ms, lock_token or "", optout or "", word, now]
+        if consent is None:
+            args += ["", 0, 0, "", "", 0]
+        else:
+            args += [consent.event, _ms(consent.at), consent_retention_days * 24 * 3600 * 1000, consent.entry(),
+                     consent.campaign, CONSENT_MAX_EVENTS]
         self._run(self._finish, keys, args)
 
     def allow(self, key: str, limit: RateLimit) -> bool:
@@ -568,6 +657,24 @@ class Store:
                 row[name] = int(count)
         return rows
 
+    def consent_log(self, *, now: dt.datetime, retention_days: int) -> Iterator[ConsentEvent]:
+        """Every number's consent events within the retention, number by number, oldest first.
+
+        SCANs for the log keys (on every primary of a cluster), so it costs no
+        index key outside the sender's hash tag; meant for exports, not requests.
+        """
+        cutoff = now - dt.timedelta(days=retention_days)
+        pattern = f"{self.prefix}:{{*}}:consent"
+        try:
+            keys = sorted({_text(k) for k in self.client.scan_iter(match=pattern, count=500)})
+            for key in keys:
+                sender = key[len(self.prefix) + 2: key.rindex("}")]
+                for raw in self.client.lrange(key, 0, -1):
+                    event = ConsentEvent.parse(sender, _text(raw))
+                    if event.at >= cutoff:
+                        yield event
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())

@@ -10,7 +10,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bot import Settings, create_app
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisCluster, RedisServer
 from tests.support.talon_stub import TalonStub
 from tests.support.twilio_stub import TwilioStub
 
@@ -66,6 +66,14 @@ def redis_url() -> str:
     server = RedisServer().start()
     yield server.url
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """A real 3-master Redis Cluster on loopback, shared by the whole session."""
+    cluster = RedisCluster().start()
+    yield cluster.url
+    cluster.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from bot import Settings, create_app
 from bot.app import Services
 from tests.conftest import CAMPAIGNS, PUBLIC_BASE_URL, new_sid, sign, twilio_form
 from tests.support.bot_process import BotProcess
-from tests.support.redis_server import RedisCluster, RedisServer
+from tests.support.redis_server import RedisServer
 from tests.support.twiml import reply
 
 COUPON = "/customer_engagement/coupon"
@@ -26,13 +26,6 @@ CODE_REPLY = "Your Acme code: {}. Show it at the till."
 
 def with_program(extra: str) -> str:
     return CAMPAIGNS.replace('terms_url = "https://example.com/sms-terms"', f'terms_url = "https://example.com/sms-terms"\n{extra}')
-
-
-@pytest.fixture(scope="session")
-def redis_cluster_url() -> str:
-    cluster = RedisCluster().start()
-    yield cluster.url
-    cluster.cleanup()
 
 
 @pytest.fixture(params=["redis", "cluster"])
