@@ -148,6 +148,12 @@ def test_the_form_texts_the_code_and_never_shows_it(qr_app, qr_client, twilio, t
     [call] = talon.calls("/customer_engagement/coupon")
     assert call.param("identifier") == CUSTOMER
     assert stats(qr_app)[("spring", "spring-main-street")]["texts"] == 1
+    # The ticked box is the opt-in: the consent log records it as coming from the web page.
+    import datetime as dt
+
+    store = qr_app.extensions["bot"].store
+    [event] = [e for e in store.consent_log(now=dt.datetime.now(dt.timezone.utc), retention_days=30) if e.sender == CUSTOMER]
+    assert (event.event, event.campaign, event.channel, event.word) == ("opt_in_source", "spring", "web", "SAVE P7")
 
 
 def test_the_form_refuses_a_missing_or_expired_token(qr_app, qr_client, twilio):
