@@ -8,6 +8,7 @@ code reaches only the phone it belongs to.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -139,6 +140,7 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
     except PosterError:
         footer = book.program.help
     slug = poster.slug if poster else campaign.slug
+    window = campaign.window(dt.datetime.now(dt.timezone.utc))
     html = render_template(
         "landing.html",
         program=book.program,
@@ -149,7 +151,9 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
         sms_href=sms_link(number, body, request.headers.get("User-Agent")),
         footer=footer,
         form=form,
-        form_enabled=services.sms is not None,
+        form_enabled=services.sms is not None and window == "open",
+        window=window,
+        starts_at=campaign.starts_at,
         csrf=csrf_token(form_secret(current_app), slug),
         action=f"/q/{slug}",
     )

@@ -237,6 +237,19 @@ def test_the_form_is_not_offered_without_twilio_credentials(settings, tmp_path):
     app.extensions["bot"].issuer.close()
 
 
+@pytest.mark.parametrize("window, notice", [
+    ('ends_at = 2020-01-31T23:59:59Z', "Sorry, this offer has ended."),
+    ('starts_at = 2099-03-01T00:00:00Z', "This offer starts 1 March 2099."),
+])
+def test_a_closed_campaign_says_so_and_offers_no_form(settings, tmp_path, window, notice):
+    path = tmp_path / "posters.toml"
+    path.write_text(WITH_POSTERS.replace('external_campaign_id = "sms-spring"\n', f'external_campaign_id = "sms-spring"\n{window}\n'))
+    app = create_app(dataclasses.replace(settings, campaigns_file=path))
+    page = app.test_client().get("/q/spring", headers={"User-Agent": IPHONE}).get_data(as_text=True)
+    assert notice in page and "text-me" not in page
+    app.extensions["bot"].issuer.close()
+
+
 def test_bot_scans_prints_the_summary(qr_app, qr_client, redis_url, talon):
     qr_client.get("/q/spring-harbour", headers={"User-Agent": IPHONE})
     form = twilio_form("SAVE H2", sender="+14155550199")
