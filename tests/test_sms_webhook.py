@@ -190,6 +190,12 @@ def test_talon_one_garbage_is_retried(text, talon, body):
     assert len(talon.calls(COUPON)) == 2
 
 
+def test_persistent_garbage_is_retried_then_answered_politely(text, talon):
+    talon.script(*[(200, b"<html>proxy error</html>")] * 50)
+    assert reply(text("SAVE")) == PENDING
+    assert 2 <= len(talon.calls(COUPON)) < 50
+
+
 def test_persistent_failure_answers_in_time_and_queues_the_code(text, talon, settings):
     talon.script(*[(500, error_body(500, "down"))] * 50)
 
