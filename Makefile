@@ -36,6 +36,7 @@ redis-server:
 	@redis-server --version
 
 test: $(VENV)/.installed redis-server
+	$(BIN)/ruff check bot tests bench wsgi.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, new_sid, sign, twilio_form
+from tests.conftest import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
 
