@@ -120,6 +120,12 @@ def main() -> int:
             kinds["fallback"] += 1
         elif "could not get your code" in text:
             kinds["polite failure"] += 1
+        elif "text SAVE for a coupon" in text:
+            kinds["help"] += 1
+        elif "too many messages" in text:
+            kinds["rate-limit notice"] += 1
+        elif "busy right now" in text:
+            kinds["busy, text again"] += 1
         else:
             kinds[text[:40]] += 1
     late = twilio.sent()
@@ -136,7 +142,8 @@ def main() -> int:
     times = sorted(elapsed for *_, elapsed in results)
 
     print(f"soak: {len(results)} texts from {args.numbers} numbers, concurrency {args.concurrency}, "
-          f"{wall:.1f}s wall, faults injected on {len(talon.requests)} Talon.One calls")
+          f"{wall:.1f}s wall; {len(talon.requests)} Talon.One calls, with "
+          + ", ".join(f"{p:.0%} {kind}" for p, kind in talon.chaos) + " injected")
     for kind, n in kinds.most_common():
         print(f"  {kind:40} {n:6}")
     print(f"  {'late texts sent (Twilio REST)':40} {len(late):6}")
