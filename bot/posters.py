@@ -6,9 +6,10 @@
 
 The PDF (reportlab) is the vector master; the SVG draws the same layout with the
 text as glyph outlines (so it looks the same without any font installed); the PNG
-is the PDF rasterised by PDFium. The QR code comes from one segno matrix (never
-Micro QR, error level exactly as asked) and is drawn as one filled path with its
-4-module quiet zone reserved. Fonts are Bitstream Vera, shipped inside the
+is the PDF rasterised by PDFium. The QR code comes from one python-qrcode module
+matrix (a full QR symbol: phone cameras do not read Micro QR; the error level
+exactly as asked) and is drawn as one filled path with its 4-module quiet zone
+reserved. Fonts are Bitstream Vera, shipped inside the
 reportlab package, so nothing is assumed from the operating system.
 
 Rendering refuses (`PosterError`) when the compliance footer lacks a field.
@@ -24,7 +25,8 @@ from typing import Iterable, Literal
 from xml.sax.saxutils import escape
 
 import phonenumbers
-import segno
+import qrcode
+import qrcode.constants
 
 from .campaigns import REF_RE, Campaign, CampaignBook, Poster
 from .errors import BotError
@@ -194,9 +196,34 @@ def poster_content(
     )
 
 
-def make_qr(payload: str, error: str) -> segno.QRCode:
-    """A full QR symbol (never Micro QR, which phone cameras do not read) at exactly `error`."""
-    return segno.make_qr(payload, error=error.lower(), boost_error=False)
+_QRCODE_LEVELS = {
+    "L": qrcode.constants.ERROR_CORRECT_L,
+    "M": qrcode.constants.ERROR_CORRECT_M,
+    "Q": qrcode.constants.ERROR_CORRECT_Q,
+    "H": qrcode.constants.ERROR_CORRECT_H,
+}
+
+
+@dataclass(frozen=True)
+class QrSymbol:
+    """The modules of one QR symbol, without its quiet zone (the layout reserves that)."""
+
+    matrix: tuple[bytearray, ...]
+    version: int
+    error: str
+
+    @property
+    def designator(self) -> str:
+        return f"{self.version}-{self.error}"
+
+
+def make_qr(payload: str, error: str) -> QrSymbol:
+    """The smallest full QR symbol for `payload` at exactly error level `error`."""
+    qr = qrcode.QRCode(error_correction=_QRCODE_LEVELS[error], border=0)
+    qr.add_data(payload)  # split into numeric/alphanumeric/byte segments for the smallest symbol
+    qr.make(fit=True)
+    matrix = tuple(bytearray(1 if dark else 0 for dark in row) for row in qr.get_matrix())
+    return QrSymbol(matrix, qr.version, error)
 
 
 # --------------------------------------------------------------------------- fonts
@@ -327,7 +354,7 @@ def layout(content: PosterContent, options: PosterOptions = PosterOptions()) -> 
     qr_bottom_limit = page_h - margin - foot_height - 12 - cta_height - 6
 
     qr = make_qr(content.payload, options.error)
-    modules = qr.symbol_size(scale=1, border=0)[0]
+    modules = len(qr.matrix)
     room = min(width, qr_bottom_limit - qr_top)  # for the symbol and its quiet zone
     needed_mm = options.distance_m * 100  # symbol width >= distance / 10
     room_symbol_mm = room * modules / (modules + 2 * QUIET_ZONE) / PT_PER_MM

@@ -89,11 +89,11 @@ def test_the_quiet_zone_is_four_white_modules_wide(book, fmt):
     assert pixels[left + 2, top + 2] < 50
 
 
-def test_never_micro_qr_and_the_error_level_is_exactly_as_asked():
-    for level in "LMQH":
-        qr = make_qr(DIRECT, level)
-        assert not qr.is_micro
-        assert qr.error == level
+def test_the_error_level_is_exactly_as_asked_and_a_denser_level_never_shrinks_the_symbol():
+    symbols = [make_qr(DIRECT, level) for level in "LMQH"]
+    assert [s.error for s in symbols] == list("LMQH")
+    sizes = [len(s.matrix) for s in symbols]
+    assert sizes == sorted(sizes) and all(size >= 21 for size in sizes)  # 21 = version 1, a full QR symbol
 
 
 @pytest.mark.parametrize("distance", [0.5, 1.0, 1.3])

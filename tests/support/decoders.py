@@ -1,6 +1,6 @@
 """Independent QR decoders for the tests: zxing-cpp (PyPI) and zbar's `zbarimg` (Debian).
 
-Neither shares code with segno, which makes the posters. PDFs are rasterised
+Neither shares code with python-qrcode, which makes the posters. PDFs are rasterised
 with PDFium (pypdfium2) and SVGs with cairosvg, so every format is decoded
 from pixels, the way a phone sees it.
 """
