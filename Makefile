@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test bench check clean redis-server wrk
+.PHONY: run test bench soak check clean redis-server qr-test-tools wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +35,31 @@ redis-server:
 	  fi; }
 	@redis-server --version
 
-test: $(VENV)/.installed redis-server
+# The poster and landing-page tests need zbar's zbarimg (a second QR decoder), Debian's
+# chromium (driven by Playwright through its executable path: never `playwright install`)
+# and libcairo2 (cairosvg rasterises SVG posters).
+qr-test-tools:
+	@missing=""; \
+	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2' || missing="$$missing libcairo2"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's$$missing for the QR tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing for the QR tests:$$missing; install them (apt-get install$$missing) and re-run" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: $(VENV)/.installed redis-server qr-test-tools
+	$(BIN)/ruff check bot tests bench wsgi.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
 # `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
 # Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
-# trips per webhook path. About two minutes in all.
+# trips per webhook path. About four minutes in all.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -54,6 +72,10 @@ wrk:
 bench: $(VENV)/.installed redis-server wrk
 	$(BIN)/python -m bench
 	$(BIN)/python bench/redis_cost.py
+
+# Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
+soak: $(VENV)/.installed redis-server
+	$(BIN)/python bench/soak.py
 
 check: $(VENV)/.installed
 	$(BIN)/bot check

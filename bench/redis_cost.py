@@ -12,7 +12,6 @@ limit webhook pays (SET NX, then one EVALSHA), on the same connection class.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import time

@@ -100,10 +100,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # The embedded store lives in this process only, so its worker must too.
         start_in_thread(services.late_delivery())
 
-    from . import health, sms
+    from . import health, landing, marketer, sms
 
     app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(landing.bp)
+    app.register_blueprint(marketer.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -13,7 +13,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import phonenumbers
 
@@ -29,6 +29,9 @@ KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral")
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 SHORT_CODE_RE = re.compile(r"^[0-9]{3,8}$")
+#: A poster's reference, texted after the keyword ("SAVE P7"): letters and digits with at
+#: least one digit, so an ordinary word after a keyword is never taken for a reference.
+REF_RE = re.compile(r"^(?=.*[0-9])[A-Za-z0-9]{1,8}$")
 
 #: Placeholders allowed in a campaign's `identifier` (Python format syntax).
 IDENTIFIER_FIELDS = frozenset({"phone", "slug", "campaign_id", "application_id", "external_campaign_id"})
@@ -79,6 +82,8 @@ class Program:
     replies: dict[str, ReplyTemplate] = field(default_factory=dict, compare=False, repr=False)
     sender_limit: RateLimit | None = DEFAULT_SENDER_LIMIT
     upstream_limit: RateLimit | None = DEFAULT_UPSTREAM_LIMIT
+    #: Message frequency for poster footers, e.g. "Up to 2 msgs/mo" (required to render a poster).
+    frequency: str | None = None
     consent_retention_days: int = DEFAULT_CONSENT_RETENTION_DAYS
     max_segments: int = DEFAULT_MAX_SEGMENTS
     opt_out_confirmation: str = "auto"
@@ -109,6 +114,8 @@ class Campaign:
     #: Overrides of the program's limits; None means "the program's".
     sender_limit: RateLimit | None = None
     upstream_limit: RateLimit | None = None
+    #: Poster headline for this campaign (posters may override it).
+    headline: str | None = None
 
     def window(self, now: dt.datetime) -> Literal["open", "not_started", "ended"]:
         if self.starts_at and now < self.starts_at:
@@ -142,6 +149,16 @@ class Campaign:
 
 
 @dataclass(frozen=True)
+class Poster:
+    """One printed poster of a campaign (`[[posters]]`): its own scan URL and text reference."""
+
+    slug: str
+    campaign: str
+    ref: str
+    headline: str | None = None
+
+
+@dataclass(frozen=True)
 class CampaignBook:
     """A loaded, valid campaign file: the program and its campaigns, keyword-indexed per number."""
 
@@ -151,9 +168,24 @@ class CampaignBook:
     _indexes: dict[str | None, KeywordIndex[Campaign]] = field(repr=False, compare=False)
     #: Not refusals: things `bot check` and start-up point out (e.g. replies over the segment budget).
     warnings: tuple[Problem, ...] = ()
+    posters: tuple[Poster, ...] = ()
 
     def by_slug(self, slug: str) -> Campaign | None:
         return next((c for c in self.campaigns if c.slug == slug), None)
+
+    def resolve(self, slug: str) -> tuple[Campaign, Poster | None] | None:
+        """A campaign or poster slug (case-insensitive, as QR URLs may be upper-cased) -> its campaign and poster."""
+        slug = slug.lower()
+        poster = next((p for p in self.posters if p.slug == slug), None)
+        campaign = self.by_slug(poster.campaign if poster else slug)
+        return (campaign, poster) if campaign else None
+
+    def poster_for(self, campaign: Campaign, rest: tuple[str, ...]) -> Poster | None:
+        """The poster whose reference follows the keyword ("SAVE P7" -> rest ("p7",)), if any."""
+        if not rest:
+            return None
+        ref = normalize(rest[0])
+        return next((p for p in self.posters if p.campaign == campaign.slug and normalize(p.ref) == ref), None)
 
     def match(self, text: str, to: str | None = None) -> Match[Campaign] | None:
         """The campaign a text names, among those served on number `to`."""
@@ -187,9 +219,10 @@ class CampaignBook:
 # --------------------------------------------------------------------------- loading
 
 PROGRAM_FIELDS = {
-    "name", "numbers", "help", "fallback", "terms_url", "near_miss_reply", "consent_retention_days",
+    "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
     "max_segments", "opt_out_confirmation", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
 }
+POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
 CAMPAIGN_FIELDS = {
     "slug",
     "keywords",
@@ -203,6 +236,7 @@ CAMPAIGN_FIELDS = {
     "starts_at",
     "ends_at",
     "numbers",
+    "headline",
     *DEFAULT_REPLIES,
     *LIMIT_FIELDS,
 }
@@ -289,7 +323,7 @@ class _Loader:
         self.problems.append(Problem(self.where.place(table, index, key, label), message))
 
     def load(self) -> CampaignBook:
-        unknown_top = set(self.data) - {"program", "campaigns"}
+        unknown_top = set(self.data) - {"program", "campaigns", "posters"}
         for key in sorted(unknown_top):
             self.problems.append(Problem(str(self.path), f"unknown top-level table or key {key!r}"))
         program = self._program(self.data.get("program"))
@@ -303,11 +337,12 @@ class _Loader:
                 if campaign is not None:
                     placed.append((index, campaign))
         indexes = self._indexes(program, placed) if program else {}
+        posters = self._posters(self.data.get("posters", []), [c for _, c in placed], bool(raw_campaigns))
         if self.problems or program is None:
             # A clash seen from several numbers is one problem, reported once.
             raise CampaignFileError(str(self.path), list(dict.fromkeys(self.problems)))
         return CampaignBook(
-            self.path, program, tuple(c for _, c in placed), indexes, tuple(dict.fromkeys(self.warnings))
+            self.path, program, tuple(c for _, c in placed), indexes, tuple(dict.fromkeys(self.warnings)), posters=posters
         )
 
     # -- [program]
@@ -333,6 +368,9 @@ class _Loader:
             else:
                 texts[key] = value.strip()
         numbers = self._numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=True)
+        frequency = raw.get("frequency")
+        if frequency is not None and (not isinstance(frequency, str) or not frequency.strip()):
+            bad("frequency", 'expected a text such as "Up to 2 msgs/mo"')
         terms_url = raw.get("terms_url")
         if terms_url is not None and (not isinstance(terms_url, str) or not terms_url.startswith(("https://", "http://"))):
             bad("terms_url", "expected an http(s) URL")
@@ -371,6 +409,7 @@ class _Loader:
         return Program(
             texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
             opt_out_confirmation=confirmation, **settings, **limits,
+            frequency=frequency.strip() if frequency else None,
         )
 
     def _limit(self, raw: Any, bad, *, may_disable: bool = True) -> RateLimit | None:
@@ -506,6 +545,10 @@ class _Loader:
             for number in numbers:
                 if number not in program.numbers:
                     bad("numbers", f"{number} is not one of [program].numbers")
+        headline = raw.get("headline")
+        if headline is not None and (not isinstance(headline, str) or not headline.strip()):
+            bad("headline", "expected a non-empty text")
+            headline = None
 
         context = {
             **_SAMPLE,
@@ -545,9 +588,59 @@ class _Loader:
             starts_at=window["starts_at"],
             ends_at=window["ends_at"],
             numbers=numbers,
+            headline=headline.strip() if headline else None,
             **extra_replies,
             **limits,
         )
+
+    # -- [[posters]]
+
+    def _posters(self, raw: Any, campaigns: list[Campaign], campaigns_given: bool) -> tuple[Poster, ...]:
+        if not isinstance(raw, list):
+            self.problems.append(Problem(str(self.path), "posters: expected [[posters]] tables"))
+            return ()
+        by_slug = {c.slug: c for c in campaigns}
+        posters: list[Poster] = []
+        for index, entry in enumerate(raw):
+            label = f"[[posters]] #{index + 1}"
+            if not isinstance(entry, dict):
+                self.problem("posters", index, None, label, "expected a table")
+                continue
+            if isinstance(entry.get("slug"), str):
+                label += f" ({entry['slug']})"
+            ok = True
+
+            def bad(key: str | None, message: str) -> None:
+                nonlocal ok
+                ok = False
+                self.problem("posters", index, key, label, message)
+
+            for key in sorted(set(entry) - POSTER_FIELDS):
+                bad(key, f"unknown field {key!r}")
+            slug, campaign, ref, headline = (entry.get(k) for k in ("slug", "campaign", "ref", "headline"))
+            if not isinstance(slug, str) or not SLUG_RE.match(slug):
+                bad("slug", "expected a URL-safe slug: lower-case letters, digits and '-'")
+            elif slug in by_slug:
+                bad("slug", f"slug {slug!r} is already a campaign's slug")
+            elif any(p.slug == slug for p in posters):
+                bad("slug", f"slug {slug!r} is already used by another poster")
+            if not isinstance(campaign, str) or not campaign:
+                bad("campaign", "required: the slug of the campaign this poster advertises")
+            elif campaign not in by_slug and campaigns_given:
+                # A campaign with its own problems is already reported; only name real unknowns.
+                if not any(isinstance(c, dict) and c.get("slug") == campaign for c in self.data.get("campaigns", [])):
+                    bad("campaign", f"no campaign with slug {campaign!r}")
+                else:
+                    ok = False
+            if not isinstance(ref, str) or not REF_RE.match(ref):
+                bad("ref", "expected a short reference of letters and digits with at least one digit, e.g. \"P7\"")
+            elif any(p.campaign == campaign and normalize(p.ref) == normalize(ref) for p in posters):
+                bad("ref", f"ref {ref!r} is already used by another poster of campaign {campaign!r}")
+            if headline is not None and (not isinstance(headline, str) or not headline.strip()):
+                bad("headline", "expected a non-empty text")
+            if ok:
+                posters.append(Poster(slug, campaign, ref.upper(), headline.strip() if headline else None))
+        return tuple(posters)
 
     def _datetime(self, raw: Any, bad) -> dt.datetime | None:
         if raw is None:

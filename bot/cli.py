@@ -1,4 +1,4 @@
-"""The `bot` command: simulate a text, check a campaign file, export the consent log."""
+"""The `bot` command: simulate a text, check a campaign file, export the consent log, make a poster, summarise scans."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def _check(args: argparse.Namespace) -> int:
     for warning in book.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK, {len(book.campaigns)} campaign(s), numbers {', '.join(book.program.numbers)}"
+          + (f", {len(book.posters)} poster(s)" if book.posters else "")
           + (f", {len(book.warnings)} warning(s)" if book.warnings else ""))
     return 0
 
@@ -105,6 +106,47 @@ def _consent_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _poster(args: argparse.Namespace) -> int:
+    from .campaigns import load_campaigns
+    from .posters import PosterError, PosterOptions, format_of, layout, poster_content, render
+
+    settings = Settings.from_env()
+    try:
+        fmt = format_of(args.output)
+        book = load_campaigns(settings.campaigns_file)
+        options = PosterOptions(
+            paper=args.paper, distance_m=args.distance, error=args.error_correction, mode=args.mode, ref=args.ref
+        )
+        content = poster_content(book, args.slug, options, public_base_url=settings.public_base_url)
+        data = render(layout(content, options), fmt, dpi=args.dpi)
+    except PosterError as exc:
+        print(f"bot poster: {exc}", file=sys.stderr)
+        return 1
+    Path(args.output).write_bytes(data)
+    if content.ref and content.poster is None:
+        print(
+            f"note: ref {content.ref} is not declared in [[posters]]; texts carrying it are counted as 'unlisted'",
+            file=sys.stderr,
+        )
+    print(f"{args.output}: {fmt.upper()} poster for {content.slug} ({options.paper}, {options.mode}), QR payload {content.payload}")
+    return 0
+
+
+def _scans(args: argparse.Namespace) -> int:
+    from .app import Services
+
+    services = Services.build(Settings.from_env())
+    if services.settings.embedded_store:
+        print("note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL", file=sys.stderr)
+    rows = services.store.poster_stats()
+    print(f"{'campaign':<16} {'poster':<24} {'scans':>7} {'unique':>7} {'texts':>7}")
+    for (campaign, poster), counts in sorted(rows.items()):
+        print(f"{campaign:<16} {poster:<24} {counts['scans']:>7} {counts['unique']:>7} {counts['texts']:>7}")
+    if not rows:
+        print("(no scans or attributed texts yet)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="SMS and QR keyword coupon bot")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the bot's log on stderr")
@@ -134,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the phone numbers out: only their BOT_SECRET hash, e.g. for analytics",
     )
     export.set_defaults(run=_consent_export)
+
+    poster = commands.add_parser("poster", help="write a printable QR poster (.png, .svg or .pdf by suffix)")
+    poster.add_argument("slug", metavar="SLUG", help="a campaign slug or a [[posters]] slug")
+    poster.add_argument("--output", "-o", required=True, metavar="FILE", help="poster.pdf, poster.svg or poster.png")
+    poster.add_argument("--paper", choices=("A4", "Letter"), default="A4")
+    poster.add_argument("--distance", type=float, default=1.0, metavar="METRES",
+                        help="expected scan distance; the QR is at least distance/10 wide (default 1)")
+    poster.add_argument("--error-correction", choices=("L", "M", "Q", "H"), default="M",
+                        help="QR error correction: M indoors (default), Q outdoors")
+    poster.add_argument("--mode", choices=("direct", "tracked"), default="direct",
+                        help="direct: SMSTO:<number>:<KEYWORD> (offline); tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
+    poster.add_argument("--ref", metavar="REF", help="a per-poster reference prefilled after the keyword, e.g. P7")
+    poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
+    poster.set_defaults(run=_poster)
+
+    scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster")
+    scans.set_defaults(run=_scans)
     return parser
 
 

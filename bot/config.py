@@ -88,6 +88,10 @@ class Settings:
     twilio_timeout_s: float = 10.0
     public_base_url: str | None = None
     bot_secret: str = field(default="", repr=False)
+    #: Password of the marketer's poster page (/marketer); unset: the page is disabled.
+    marketer_password: str | None = field(default=None, repr=False)
+    #: Proxies in front of the bot that append to X-Forwarded-For (Heroku's router: 1); 0 trusts none.
+    trusted_proxy_hops: int = 0
 
     @property
     def embedded_store(self) -> bool:
@@ -155,6 +159,8 @@ class Settings:
             twilio_api_url=_url(env, "TWILIO_API_URL", ("https", "http"), cls.twilio_api_url),
             public_base_url=_url(env, "PUBLIC_BASE_URL", ("https", "http")),
             bot_secret=text("BOT_SECRET") or "",
+            marketer_password=text("MARKETER_PASSWORD"),
+            trusted_proxy_hops=int(_number(env, "TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, minimum=0)),
         )
         settings.check()
         return settings
@@ -174,5 +180,7 @@ class Settings:
             )
         if self.twilio_account_sid and not self.twilio_account_sid.startswith("AC"):
             raise ConfigError(f"TWILIO_ACCOUNT_SID: expected an AC… account SID, got {self.twilio_account_sid!r}")
+        if self.marketer_password is not None and len(self.marketer_password) < 12:
+            raise ConfigError("MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)")
         if not self.bot_secret and not self.demo_mode:
             raise ConfigError("BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)")

@@ -24,7 +24,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping, Protocol
 
 from .campaigns import Campaign, CampaignBook
@@ -32,6 +32,7 @@ from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .metrics import UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask, to_e164
+from .scans import attribute_text
 from .store import ConsentEvent, Decision, Issuance, Store
 from .talon import Coupon, LoyaltyBalance, Referral
 from .upstream import UpstreamGuard
@@ -77,6 +78,8 @@ class Reply:
     outcome: Outcome
     campaign: str | None = None
     code: str | None = field(default=None, repr=False)
+    #: The poster the text came from ("SAVE P7"): a [[posters]] slug, "unlisted", or None.
+    poster: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,9 @@ class Conversation:
             return self._compliance(message, word)
         if campaign is None:
             return self._unknown(message)
-        return self._campaign(message, campaign, window, decision, issuance, deadline)
+        reply = self._campaign(message, campaign, window, decision, issuance, deadline)
+        # A poster's reference after the keyword is recorded; it never changes the answer.
+        return replace(reply, poster=attribute_text(self.book, self.store, campaign, match.rest))
 
     # -- compliance words
 
@@ -377,6 +382,7 @@ class Conversation:
                 "sender_hash": hash_sender(self.secret, message.sender),
                 "campaign": reply.campaign,
                 "outcome": reply.outcome,
+                "poster": reply.poster,
                 "duration_ms": round(seconds * 1000, 2),
                 **timings,
             },

@@ -34,6 +34,13 @@ key (``P`` = the prefix)                  type / value           lifetime
                                           / tries
 ``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
                                                                  hits per client IP hash
+``P:{stats}:scans``                       hash: campaign|poster  no expiry: counted QR scans (GET only, no
+                                          -> count               crawlers or link previews; see scans.py)
+``P:{stats}:unique``                      hash, same fields      no expiry: first scan of a visitor that day
+``P:{stats}:texts``                       hash, same fields      no expiry: texts carrying a poster's ref
+``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
+                                                                 agent, slug); the salt derives from
+                                                                 BOT_SECRET and the day, never stored
 ``P:{sender}:consent``                    list of consent        the program's ``consent_retention_days``
                                           events, oldest first:  after the last event; older events are
                                           ``at_ms|event|channel  dropped on each write, and at most
@@ -274,6 +281,23 @@ return 0
 """
 
 
+# KEYS: seen, scans, unique. ARGV: field, visitor, seen_ttl_ms.
+# Counts one scan; returns 1 when the visitor is new today (a unique scan).
+_SCAN = """
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local new = redis.call('SADD', KEYS[1], ARGV[2])
+if new == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return new
+"""
+
+
+SEEN_TTL_MS = 48 * 3600 * 1000
+STATS_TAG = "stats"
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """A GCRA limit: `burst` events at once, then `rate` per `per_seconds` on average."""
@@ -382,6 +406,7 @@ class Store:
         self._claim = client.register_script(_CLAIM)
         self._retry = client.register_script(_RETRY)
         self._mark_sending = client.register_script(_MARK_SENDING)
+        self._scan = client.register_script(_SCAN)
 
     # -- keys
 
@@ -602,6 +627,36 @@ class Store:
     def is_opted_out(self, sender: str) -> bool:
         return bool(self._call("exists", self.optout_key(sender)))
 
+    # -- QR scans, poster attribution and the landing form's limits
+
+    def stats_key(self, *parts: str) -> str:
+        return self._key(STATS_TAG, *parts)
+
+    def count_scan(self, campaign: str, poster: str, visitor: str, day: str) -> bool:
+        """Count one scan of a poster; True when `visitor` (a salted hash) is new that day."""
+        keys = [self.stats_key("seen", day), self.stats_key("scans"), self.stats_key("unique")]
+        return bool(self._run(self._scan, keys, [f"{campaign}|{poster}", visitor, SEEN_TTL_MS]))
+
+    def count_poster_text(self, campaign: str, poster: str) -> None:
+        try:
+            self.client.hincrby(self.stats_key("texts"), f"{campaign}|{poster}", 1)
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    def poster_stats(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(campaign, poster) -> {"scans", "unique", "texts"} counts, for `bot scans`."""
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for name in ("scans", "unique", "texts"):
+            try:
+                values = self.client.hgetall(self.stats_key(name))
+            except redis.exceptions.RedisError as exc:
+                raise StoreUnavailable(f"{self.description}: {exc}") from exc
+            for field_, count in values.items():
+                campaign, _, poster = _text(field_).partition("|")
+                row = rows.setdefault((campaign, poster), {"scans": 0, "unique": 0, "texts": 0})
+                row[name] = int(count)
+        return rows
+
     def consent_log(self, *, now: dt.datetime, retention_days: int) -> Iterator[ConsentEvent]:
         """Every number's consent events within the retention, number by number, oldest first.
 
@@ -620,7 +675,6 @@ class Store:
                         yield event
         except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from exc
-
     def ping(self) -> bool:
         try:
             return bool(self.client.ping())

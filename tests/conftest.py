@@ -106,9 +106,15 @@ def twilio(twilio_server: TwilioStub) -> TwilioStub:
 
 
 @pytest.fixture
-def campaigns_file(tmp_path: Path) -> Path:
+def campaigns_text() -> str:
+    """The campaign file's text; a test module overrides this fixture to serve another."""
+    return CAMPAIGNS
+
+
+@pytest.fixture
+def campaigns_file(tmp_path: Path, campaigns_text: str) -> Path:
     path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
+    path.write_text(campaigns_text)
     return path
 
 

@@ -13,21 +13,11 @@ from bot.campaigns import load_campaigns
 from bot.errors import CampaignFileError
 from bot.keywords import one_edit_apart
 from tests.conftest import CAMPAIGNS, sign, twilio_form
+from tests.test_campaign_file import problems, write
 from tests.support.twiml import reply
 
 SECOND_NUMBER = "+15005550007"
 
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(text)
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(CampaignFileError) as caught:
-        load_campaigns(write(tmp_path, text))
-    return [str(p) for p in caught.value.problems]
 
 
 def line_of(text: str, needle: str) -> int:

@@ -15,6 +15,7 @@ import pytest
 from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
 from tests.conftest import CAMPAIGNS, DEPLOYMENT
+from tests.support.clock import Clock
 from tests.support.twiml import reply
 
 SENDER = "+15551234567"
@@ -26,24 +27,9 @@ OPT_IN_CONFIRMATION = "Acme Rewards: you are subscribed again. Reply HELP for he
 WITH_SHORT_CODE = CAMPAIGNS.replace('numbers = ["+15005550006"]', f'numbers = ["+15005550006", "{SHORT_CODE}"]')
 
 
-class Clock:
-    def __init__(self, now: dt.datetime):
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def campaigns_text() -> str:
     return WITH_SHORT_CODE
-
-
-@pytest.fixture
-def campaigns_file(tmp_path, campaigns_text):
-    path = tmp_path / "campaigns.toml"
-    path.write_text(campaigns_text)
-    return path
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from bot import Settings, create_app
 from bot.app import Services
-from tests.conftest import CAMPAIGNS, PUBLIC_BASE_URL, new_sid, sign, twilio_form
+from tests.conftest import CAMPAIGNS, new_sid, sign, twilio_form
 from tests.support.bot_process import BotProcess
 from tests.support.redis_server import RedisServer
 from tests.support.twiml import reply

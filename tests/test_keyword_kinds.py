@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import CAMPAIGNS
 from tests.support.talon_stub import error_body
+from tests.support.clock import Clock
 from tests.support.twiml import reply
 
 LOYALTY = "/customer_engagement/loyalty"
@@ -17,26 +18,6 @@ COUPON = "/customer_engagement/coupon"
 FALLBACK = "Sorry, we don't know that word. Text HELP for help."
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 NEW_YORK = dt.timezone(dt.timedelta(hours=-5))
-
-
-class Clock:
-    def __init__(self, now: dt.datetime):
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def campaigns_text() -> str:
-    return CAMPAIGNS
-
-
-@pytest.fixture
-def campaigns_file(tmp_path, campaigns_text):
-    path = tmp_path / "campaigns.toml"
-    path.write_text(campaigns_text)
-    return path
 
 
 @pytest.fixture

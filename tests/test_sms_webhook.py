@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, new_sid, sign, twilio_form
+from tests.conftest import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
 
@@ -188,6 +188,12 @@ def test_talon_one_garbage_is_retried(text, talon, body):
     talon.script((200, body))
     assert reply(text("SAVE")) == "Your Acme code: T1-00001. Show it at the till."
     assert len(talon.calls(COUPON)) == 2
+
+
+def test_persistent_garbage_is_retried_then_answered_politely(text, talon):
+    talon.script(*[(200, b"<html>proxy error</html>")] * 50)
+    assert reply(text("SAVE")) == PENDING
+    assert 2 <= len(talon.calls(COUPON)) < 50
 
 
 def test_persistent_failure_answers_in_time_and_queues_the_code(text, talon, settings):

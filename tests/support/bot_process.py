@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -27,13 +28,15 @@ class BotProcess:
             "--timeout", "30", "--log-level", "warning",
         ]
         self.process: subprocess.Popen | None = None
+        # A file, not a pipe: an unread pipe fills up and blocks the bot's logging.
+        self.log = tempfile.TemporaryFile()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "BotProcess":
-        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 30
         while True:  # poll /healthz until the server answers
             try:
@@ -42,7 +45,8 @@ class BotProcess:
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"the bot exited: {self.process.stderr.read().decode()[-2000:]}")
+                self.log.seek(0)
+                raise RuntimeError(f"the bot exited: {self.log.read().decode()[-2000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError("the bot did not answer /healthz within 30 s")
             time.sleep(0.05)

@@ -10,13 +10,16 @@ tests can queue scripted responses or add latency.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http import QuietServer
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class TalonStub:
         self.latency = 0.0
         self.release = threading.Event()  # set() to let stalled requests finish
         self.stall = False
+        #: Random faults for soak runs: (probability, kind) with kind in 500, 429, garbage, slow.
+        self.chaos: list[tuple[float, str]] = []
+        self.chaos_slow_s = 3.0
+        self._random = random.Random(7)
         self._codes: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
         stub = self
@@ -77,7 +84,7 @@ class TalonStub:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -101,6 +108,7 @@ class TalonStub:
             self._codes.clear()
         self.latency = 0.0
         self.stall = False
+        self.chaos = []
         self.release.clear()
 
     def calls(self, path: str | None = None) -> list[Received]:
@@ -123,6 +131,15 @@ class TalonStub:
         with self._lock:
             self.requests.append(received)
             scripted = self.scripted.pop(0) if self.scripted else None
+        fault = self._roll()
+        if fault == "slow":
+            threading.Event().wait(self.chaos_slow_s)
+        elif fault == "500":
+            return 500, error_body(500, "Internal Server Error")
+        elif fault == "429":
+            return 429, error_body(429, "Too many requests")
+        elif fault == "garbage":
+            return 200, b"<html>upstream proxy error</html>"
         if self.stall:
             self.release.wait(timeout=120)
         elif self.latency:
@@ -142,6 +159,15 @@ class TalonStub:
         if not received.headers.get("destination-hostname"):
             return 400, error_body(400, "No Deployment URL specified")
         return route(received)
+
+    def _roll(self) -> str | None:
+        with self._lock:
+            draw = self._random.random()
+        for probability, kind in self.chaos:
+            if draw < probability:
+                return kind
+            draw -= probability
+        return None
 
     def _coupon(self, r: Received) -> Response:
         for name in ("applicationId", "campaignId", "externalCampaignId"):

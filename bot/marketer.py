@@ -1,0 +1,123 @@
+"""The marketer's poster page: pick a campaign or poster, ref, paper, mode; preview; download.
+
+Behind HTTP Basic authentication with MARKETER_PASSWORD (any user name). With
+no password configured the page does not exist (404): there is no default.
+"""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from .app import services_of
+from .errors import StoreUnavailable
+from .store import RateLimit
+from .posters import ERROR_LEVELS, MEDIA_TYPES, MODES, PAPERS, PosterError, PosterOptions, layout, poster_content, render
+
+bp = Blueprint("marketer", __name__, url_prefix="/marketer")
+
+PREVIEW_DPI = 60
+#: Wrong passwords one client may try: 10 at once, then one a minute.
+FAILED_LOGINS = RateLimit(rate=1, per_seconds=60, burst=10)
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        password = services_of(current_app).settings.marketer_password
+        if not password:
+            abort(404, description="The marketer page is disabled: set MARKETER_PASSWORD to enable it.")
+        auth = request.authorization
+        given = (auth.password or "") if auth and auth.type == "basic" else ""
+        if not hmac.compare_digest(given.encode(), password.encode()):
+            if given and not _may_try_again():
+                return Response("Too many wrong passwords: wait a few minutes.\n", 429, mimetype="text/plain")
+            return Response("Log in with the marketer password.\n", 401,
+                            {"WWW-Authenticate": 'Basic realm="Posters", charset="UTF-8"'}, mimetype="text/plain")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _may_try_again() -> bool:
+    """Count one wrong password for this client (a salted hash of its address); False once over the limit."""
+    from .landing import client_address, client_hash, form_secret
+
+    store = services_of(current_app).store
+    try:
+        return store.allow(store.bucket_key("marketer-login", client_hash(form_secret(current_app), client_address())),
+                           FAILED_LOGINS)
+    except StoreUnavailable:
+        return False
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return response
+
+
+def _options() -> tuple[str, PosterOptions]:
+    args = request.args
+    try:
+        distance = float(args.get("distance", "1") or "1")
+    except ValueError:
+        raise PosterError(f"distance: expected a number of metres, got {args.get('distance')!r}") from None
+    slug = args.get("slug") or services_of(current_app).book.campaigns[0].slug
+    options = PosterOptions(
+        paper=args.get("paper", "A4"), distance_m=distance, error=args.get("error", "M"),
+        mode=args.get("mode", "direct"), ref=(args.get("ref") or "").strip() or None,
+    )
+    return slug, options
+
+
+@bp.get("/")
+@login_required
+def page() -> Response:
+    services = services_of(current_app)
+    slug, options = _options()
+    error = None
+    content = None
+    try:
+        content = poster_content(services.book, slug, options, public_base_url=services.settings.public_base_url)
+        layout(content, options)
+    except PosterError as exc:
+        error = str(exc)
+    try:
+        stats = sorted(services.store.poster_stats().items())
+    except StoreUnavailable:
+        stats = []
+    query = request.query_string.decode("latin-1")
+    html = render_template(
+        "marketer.html", book=services.book, slug=slug, options=options, error=error, content=content,
+        papers=list(PAPERS), modes=MODES, levels=ERROR_LEVELS, query=query, stats=stats,
+        preview_dpi=PREVIEW_DPI,
+    )
+    return Response(html, 400 if error else 200, mimetype="text/html")
+
+
+@bp.get("/poster.<fmt>")
+@login_required
+def poster(fmt: str) -> Response:
+    if fmt not in MEDIA_TYPES:
+        abort(404)
+    services = services_of(current_app)
+    try:
+        slug, options = _options()
+        content = poster_content(services.book, slug, options, public_base_url=services.settings.public_base_url)
+        dpi = PREVIEW_DPI if request.args.get("preview") else 300
+        data = render(layout(content, options), fmt, dpi=dpi)
+    except PosterError as exc:
+        return Response(f"{exc}\n", 400, mimetype="text/plain")
+    headers = {}
+    if request.args.get("download"):
+        name = f"poster-{content.slug}{'-' + content.ref.lower() if content.ref else ''}-{options.paper.lower()}-{options.mode}.{fmt}"
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return Response(data, 200, headers, mimetype=MEDIA_TYPES[fmt])

@@ -1,0 +1,89 @@
+"""QR scans and poster attribution: who counts, how a visitor is pseudonymised, the counters.
+
+A scan counts on GET only, never from a crawler or link-preview fetcher (a
+missing user agent counts as one). A visitor is an HMAC of IP, user agent and
+slug under a salt derived from BOT_SECRET and the day: unlinkable across days,
+and neither the IP nor the salt is stored. Counts live in Redis (`Store`) for
+`bot scans`, and in Prometheus counters for GET /metrics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import re
+
+from prometheus_client import Counter
+
+from .campaigns import REF_RE, Campaign, CampaignBook
+from .errors import StoreUnavailable
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+#: The `poster` label when a scan or text names no declared poster.
+NO_POSTER = "none"
+#: The `poster` label for a ref that looks like one ("SAVE Q9") but is not declared.
+UNLISTED = "unlisted"
+
+SCANS = Counter("kcb_scans", "QR scans counted (GET, crawlers excluded)", ["campaign", "poster"])
+UNIQUE_SCANS = Counter("kcb_unique_scans", "First scan of a visitor in a day", ["campaign", "poster"])
+CRAWLER_HITS = Counter("kcb_scan_crawler_hits", "Scan URLs fetched by crawlers or link previews (not counted)",
+                       ["campaign"])
+POSTER_TEXTS = Counter("kcb_poster_texts", "Keyword texts carrying a poster's reference", ["campaign", "poster"])
+LANDING_FORMS = Counter("kcb_landing_forms", "Landing-page 'text me my code' submissions", ["outcome"])
+
+_CRAWLERS = re.compile(
+    r"bot|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|whatsapp|telegram|slack|discord|"
+    r"skype|embedly|pinterest|vkshare|w3c_validator|headlesschrome|lighthouse|curl|wget|python-|httpx|"
+    r"go-http-client|okhttp|java/|libwww|axios|node-fetch|scrapy|feedfetcher|mediapartners|google-read-aloud|"
+    r"bingpreview|quora link preview|outbrain|nuzzel|redditbot|applebot|iframely|mastodon|snapchat",
+    re.IGNORECASE,
+)
+
+
+def is_crawler(user_agent: str | None) -> bool:
+    return not user_agent or not user_agent.strip() or bool(_CRAWLERS.search(user_agent))
+
+
+def today() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def visitor_hash(secret: str, day: str, client_ip: str, user_agent: str, slug: str) -> str:
+    salt = hmac.new(secret.encode(), f"scan-salt:{day}".encode(), hashlib.sha256).digest()
+    return hmac.new(salt, f"{client_ip}\n{user_agent}\n{slug}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def record_scan(store: Store, secret: str, campaign: Campaign, poster_label: str,
+                client_ip: str, user_agent: str | None, slug: str) -> bool | None:
+    """Count one scan. Returns whether it was counted as unique; None when not counted (a crawler)."""
+    if is_crawler(user_agent):
+        CRAWLER_HITS.labels(campaign.slug).inc()
+        return None
+    SCANS.labels(campaign.slug, poster_label).inc()
+    day = today()
+    try:
+        unique = store.count_scan(campaign.slug, poster_label, visitor_hash(secret, day, client_ip, user_agent or "", slug), day)
+    except StoreUnavailable as exc:
+        log.error("scan of %s not stored: %s", slug, exc)
+        return False
+    if unique:
+        UNIQUE_SCANS.labels(campaign.slug, poster_label).inc()
+    return unique
+
+
+def attribute_text(book: CampaignBook, store: Store, campaign: Campaign, rest: tuple[str, ...]) -> str | None:
+    """The poster a keyword text came from ("SAVE P7"), counted; None when the text names no ref."""
+    if not rest or not REF_RE.match(rest[0]):
+        return None
+    poster = book.poster_for(campaign, rest)
+    label = poster.slug if poster else UNLISTED
+    POSTER_TEXTS.labels(campaign.slug, label).inc()
+    try:
+        store.count_poster_text(campaign.slug, label)
+    except StoreUnavailable as exc:
+        log.error("poster text for %s not stored: %s", campaign.slug, exc)
+    return label
