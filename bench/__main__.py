@@ -100,6 +100,11 @@ def texts(body: str, count: int, path: str = "/sms") -> list[tuple[str, str, str
     return lines
 
 
+def scans(count: int) -> list[tuple[str, str, str, str]]:
+    """`count` QR scans of the example campaign's landing page."""
+    return [("GET", "/q/spring", "", "")] * count
+
+
 def sender_of(line: tuple[str, str, str, str]) -> str:
     return re.search(r"(?:^|&)From=([^&]*)", line[3]).group(1).replace("%2B", "+")
 
@@ -139,7 +144,7 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
 def settled_scrape(url: str, deadline_s: float = 15.0) -> dict[tuple[str, frozenset], float]:
     """/metrics once the texts wrk left in flight are all handled: two scrapes 0.2 s apart agree."""
     def handled(samples: dict) -> float:
-        return sum(v for k, v in samples.items() if k[0] == "kcb_texts_total")
+        return sum(v for k, v in samples.items() if k[0] in ("kcb_texts_total", "kcb_scans_total"))
 
     deadline = time.monotonic() + deadline_s
     samples = scrape(url)
@@ -161,6 +166,11 @@ def outcome_deltas(before: dict, after: dict) -> dict[str, float]:
                 outcome = dict(key[1])["outcome"]
                 deltas[outcome] = deltas.get(outcome, 0.0) + change
     return deltas
+
+
+def scan_deltas(before: dict, after: dict) -> dict[str, float]:
+    change = sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == "kcb_scans_total")
+    return {"scans": change} if change else {}
 
 
 def upstream_p50_ms(server: Gunicorn, lines: list) -> float | None:
@@ -213,12 +223,14 @@ class Path_:
     expected: str  # the bot's outcome for every text of this path
     cached: bool = False
     upstream: bool = False
+    scan: bool = False  # GET /q/spring instead of a text
 
 
 PATHS = [
     Path_("cached", "SAVE", LOAD, "repeat", cached=True),
     Path_("unknown", "PIZZA", LOAD, "unknown"),
     Path_("first", "SAVE", FIRST_CODE_LOAD, "issued", upstream=True),
+    Path_("scan", "", LOAD, "scans", scan=True),
     Path_("cached_1", "SAVE", SERVICE, "repeat", cached=True),
     Path_("unknown_1", "PIZZA", SERVICE, "unknown"),
     Path_("first_1", "SAVE", FIRST_CODE_SERVICE, "issued", upstream=True),
@@ -237,6 +249,8 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
     store = Store(redis.Redis.from_url(redis_url), prefix=prefix)
 
     def bot_lines(path: Path_) -> list:
+        if path.scan:
+            return scans(path.load[2] + path.load[0])
         lines = texts(path.body, path.load[2] + path.load[0])
         if path.cached:  # a repeat texter: the code the bot cached when it first issued it
             with store.client.pipeline(transaction=False) as pipe:
@@ -269,13 +283,18 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
                 result.outcomes = outcome_deltas(before, after)
                 if path.upstream:
                     result.upstream_p50_ms = upstream_p50_ms(bot, lines)
+                if path.scan:
+                    result.outcomes = scan_deltas(before, after)
                 unexpected = {k: v for k, v in result.outcomes.items() if k != path.expected}
                 if unexpected or result.errors:
                     raise SystemExit(
                         f"bench: bot {path.name}: expected only {path.expected!r}, got {result.outcomes}, {result.errors} errors"
                     )
                 bot_rounds.append(result)
-                lines = texts(path.body, path.load[2] + path.load[0], "/sms?upstream=1" if path.upstream else "/sms")
+                if path.scan:
+                    lines = scans(path.load[2] + path.load[0])
+                else:
+                    lines = texts(path.body, path.load[2] + path.load[0], "/sms?upstream=1" if path.upstream else "/sms")
                 result = wrk(base.url, lines, path.load, workdir)
                 if result.errors:
                     raise SystemExit(f"bench: baseline {path.name}: {result.errors} errors")
@@ -293,6 +312,26 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
     return bot_results, base_results, ratios, memory
 
 
+def poster_times(repeats: int = 3) -> dict[str, tuple[float, float]]:
+    """Seconds to make the example campaign's A4 poster, per format: (first call, median of the rest)."""
+    from bot.campaigns import load_campaigns
+    from bot.posters import PosterOptions, layout, poster_content, render
+
+    book = load_campaigns(EXAMPLE_CAMPAIGNS_FILE)
+    options = PosterOptions()
+    times = {}
+    for fmt in ("pdf", "svg", "png"):
+        runs = []
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            content = poster_content(book, "spring", options, public_base_url=PUBLIC_BASE_URL)
+            if not render(layout(content, options), fmt):
+                raise SystemExit(f"bench: empty {fmt} poster")
+            runs.append(time.perf_counter() - started)
+        times[fmt] = (runs[0], statistics.median(runs[1:]))
+    return times
+
+
 def version(command: list[str]) -> str:
     try:
         run = subprocess.run(command, capture_output=True, text=True, timeout=10)
@@ -302,7 +341,7 @@ def version(command: list[str]) -> str:
 
 
 def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, float],
-          bot_mem: list[float], base_mem: list[float]) -> str:
+          bot_mem: list[float], base_mem: list[float], posters: dict[str, tuple[float, float]]) -> str:
     def row(label: str, conns, b: Result | None, a: Result | None, note: str = "", ratio_of: str = "") -> str:
         def cells(r: Result | None) -> str:
             if r is None:
@@ -331,7 +370,8 @@ def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, flo
         row("cached code (repeat texter)", LOAD[0], bot["cached"], base["cached"], ratio_of="cached"),
         row("unknown word", LOAD[0], bot["unknown"], base["unknown"], ratio_of="unknown"),
         row("first code (stand-in 50 ms)", FIRST_CODE_LOAD[0], first, base["first"], overhead_note(first), ratio_of="first"),
-        row("GET /q/<slug> (scan)", "—", None, None, "TODO: route built in another branch"),
+        row("GET /q/<slug> (scan)", LOAD[0], bot["scan"], base["scan"], "baseline: one INCR + static page",
+            ratio_of="scan"),
         "service time, one connection:",
         row("  cached code", SERVICE[0], bot["cached_1"], base["cached_1"], ratio_of="cached_1"),
         row("  unknown word", SERVICE[0], bot["unknown_1"], base["unknown_1"], ratio_of="unknown_1"),
@@ -342,7 +382,8 @@ def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, flo
     if any(r.capped for r in [*bot.values(), *base.values()]):
         lines.append("≥: the run reached its request count before its duration: req/s is a lower bound")
     lines += [
-        "poster rendering per format: TODO (bot poster is built in another branch)",
+        "poster rendering, A4, example campaign (first call / median of 3 more): "
+        + ", ".join(f"{fmt.upper()} {first * 1000:.0f} / {median * 1000:.0f} ms" for fmt, (first, median) in posters.items()),
         f"peak RSS per worker (VmHWM): bot {', '.join(f'{m:.1f}' for m in bot_mem)} MiB;"
         f" baseline {', '.join(f'{m:.1f}' for m in base_mem)} MiB",
         "outcomes seen by the bot's /metrics: "
@@ -353,6 +394,7 @@ def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, flo
         f"target cached throughput >= 0.8x baseline: {ratio:.2f}x {'met' if ratio >= 0.8 else 'NOT met'}",
         f"target first-code overhead <= 2 ms p50 (one connection): {overhead(first_1):.2f} ms "
         f"{'met' if overhead(first_1) <= 2 else 'NOT met'}",
+        f"target PDF poster < 1 s: {posters['pdf'][0]:.2f} s first call {'met' if posters['pdf'][0] < 1 else 'NOT met'}",
     ]
     return "\n".join(lines)
 
@@ -368,6 +410,7 @@ def main() -> int:
     talon = TalonStub().start()
     try:
         bot, base, ratios, (bot_mem, base_mem) = measure(redis_server.url, talon, workdir)
+        posters = poster_times()
     finally:
         talon.close()
         redis_server.cleanup()
@@ -381,7 +424,7 @@ def main() -> int:
     print(f"  bounds per round: {LOAD[2]} requests or {LOAD[1]} s; whole benchmark {time.monotonic() - started:.0f} s;"
           f" load average before: {load_before}")
     print()
-    print(table(bot, base, ratios, bot_mem, base_mem))
+    print(table(bot, base, ratios, bot_mem, base_mem, posters))
     return 0
 
 

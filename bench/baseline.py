@@ -7,6 +7,8 @@ the same work as the bot's limit), and a fixed TwiML reply. No signature
 check, no keyword matching, no templates, no logging: everything the bot does
 beyond this is its own overhead.
 
+`GET /q/<slug>` is the scan's floor: one INCR (the count) and a static HTML page.
+
 `POST /sms?upstream=1` also asks the Talon.One stand-in (TALON_BASE_URL) for
 the sender's coupon with one pooled httpx GET, as the bot's first-code path
 does: the floor of that path on the same machine.
@@ -54,6 +56,16 @@ def sms() -> Response:
     body = '<?xml version="1.0" encoding="UTF-8"?><Response>'
     body += f"<Message>{escape(text)}</Message></Response>" if text else "</Response>"
     return Response(body, status=200, mimetype="text/xml")
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme Rewards</title></head>
+<body><h1>Text SAVE to +1 500-555-0006</h1><a href="sms:+15005550006?body=SAVE">Text SAVE</a></body></html>"""
+
+
+@app.get("/q/<slug>")
+def scan(slug: str) -> Response:
+    client.incr(f"base:scans:{slug}")
+    return Response(PAGE, status=200, mimetype="text/html")
 
 
 @app.get("/healthz")

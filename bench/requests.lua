@@ -13,6 +13,11 @@ function init(args)
     local method, path, signature, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
     local headers = {}
     if signature ~= "" then headers["X-Twilio-Signature"] = signature end
+    -- A QR scan comes from a phone's browser (requests without a browser's User-Agent are not counted).
+    if method == "GET" then
+      headers["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 " ..
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    end
     if body ~= "" then
       headers["Content-Type"] = "application/x-www-form-urlencoded"
     else
