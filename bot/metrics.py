@@ -1,6 +1,7 @@
 """Prometheus metrics of the bot, and the per-text upstream clock for the log line.
 
-Every metric is declared here, so `/metrics` and the docs have one list:
+The bot's metrics are declared here (the QR scan counters, ``kcb_scans_total``
+and its kin, live with the scan logic in bot/scans.py):
 
 =======================================  =========  ==============================  ==============================
 metric                                   type       labels                          counted where

@@ -82,6 +82,12 @@ def test_metrics_add_up_every_worker_and_survive_a_dead_one(gunicorn):
     assert folder.is_dir()
     # Whichever worker answers the scrape, it reports every worker's texts.
     assert [issued(gunicorn) for _ in range(4)] == [len(sent)] * 4
+    # Gauges read from Redis at the scrape: the latest scrape's value, not one per worker.
+    for _ in range(4):
+        scraped = httpx.get(gunicorn.url + "/metrics", timeout=10).text
+        assert scraped.count("kcb_upstream_breaker_state{") == 3
+        assert 'kcb_upstream_breaker_state{state="closed"} 1.0' in scraped
+        assert "kcb_late_jobs_queued 0.0" in scraped
 
     victim = gunicorn.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
