@@ -89,7 +89,7 @@ _clock: contextvars.ContextVar[UpstreamClock | None] = contextvars.ContextVar("k
 
 
 def start_upstream_clock() -> UpstreamClock:
-    """A fresh clock for the text about to be handled; `observe_upstream` adds to it."""
+    """A fresh clock for the text about to be handled; `upstream_call` adds to it."""
     clock = UpstreamClock()
     _clock.set(clock)
     return clock
