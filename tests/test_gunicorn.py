@@ -108,3 +108,13 @@ def test_metrics_add_up_every_worker_and_survive_a_dead_one(gunicorn):
     for number in sent:
         for part in hidden_parts(number):
             assert part not in logs
+
+
+def test_procfile_web_line_runs_as_written_on_loopback(tmp_path):
+    from tests.support.gunicorn import procfile_web_args
+
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("web: gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers ${WEB_CONCURRENCY:-2} --threads 4\nworker: bot worker\n")
+    args = procfile_web_args(8123, procfile)
+    assert args[1:3] == ["-m", "gunicorn"]
+    assert args[3:] == ["wsgi:app", "--bind", "127.0.0.1:8123", "--workers", "2", "--threads", "4"]
