@@ -59,7 +59,7 @@ test: $(VENV)/.installed redis-server qr-test-tools
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
 # `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
 # Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
-# trips per webhook path. About four minutes in all.
+# trips per webhook path. About six minutes in all.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
