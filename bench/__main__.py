@@ -1,27 +1,34 @@
 """`make bench` (`python -m bench`): the bot against a minimal baseline, loopback only, bounded.
 
-Both run under the Procfile's own gunicorn command (bound to 127.0.0.1), one
-after the other, against one real redis-server this script starts on a free
-port, with the Talon.One stand-in of the tests (tests/support/talon_stub.py)
+Both run at once under the Procfile's own gunicorn command (bound to
+127.0.0.1), against one real redis-server this script starts on a free port,
+with the Talon.One stand-in of the tests (tests/support/talon_stub.py)
 answering after 50 ms. wrk is the load generator: every request is signed
 beforehand with twilio's RequestValidator (tests/conftest.py's `twilio_form`
 and `sign`), bench/requests.lua sends each one once, and stops after a fixed
-count or duration, whichever comes first.
+count or duration, whichever comes first. Each path runs three rounds, bot and
+baseline alternating; a run where one gunicorn worker accepted (nearly) all of
+wrk's connections is run again (see `balanced`). Besides req/s and latency,
+the CPU time of each app's gunicorn processes per request is reported: it
+moves much less than req/s when other work shares the machine.
 
 Paths measured (each request a new MessageSid and a new sender, so the rate
 limit never interferes; the bot's /metrics confirms each path's outcome):
 
-- cached code: the sender's code is already in Redis (a repeat texter);
+- cached code: a repeat texter, seeded with what the bot's first issuance
+  stores (`Store.finish` with the code and the consent record);
 - unknown word: the fallback text;
 - first code: nothing cached, so the bot asks the stand-in (50 ms). The bot's
   own overhead is the total (wrk's p50) minus the upstream time (the p50 of
   the `upstream_ms` the bot logged for those texts); the total minus the
-  stand-in's 50 ms is shown beside it (that also charges the bot with the
-  stand-in's own HTTP handling).
+  stand-in's 50 ms is shown beside it, and the baseline's, which makes the
+  same call, as the machine's floor;
+- GET /q/<slug>: a QR scan (a phone's User-Agent; crawlers are not counted);
+- poster rendering per format, in this process.
 
 The baseline (bench/baseline.py) does the same two Redis round trips and
 returns TwiML; on its first-code path it also makes one httpx call to the
-same stand-in.
+same stand-in; its scan page is one INCR and static HTML.
 """
 
 from __future__ import annotations
