@@ -260,7 +260,7 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
         poster_rows = [_row(campaign, p, cells.get((campaign, p)), len(points)) for p in posters]
         total = [sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
                  for i in range(len(points))]
-        results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared))
+        results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared or not campaign))
         if campaign:  # texts that matched no campaign have no posters to show
             results.rows.extend(poster_rows)
     return results
@@ -335,10 +335,10 @@ class Chart:
         def y(v: float) -> float:
             return top + plot_h - plot_h * v / scale
 
-        lines = [
+        lines = [  # drawn last to first: scans and texts on top where lines meet
             Line(column, colour, row.series[column],
                  " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(row.series[column])))
-            for column, colour in CHARTED.items()
+            for column, colour in reversed(CHARTED.items())
         ]
         y_ticks = [(y(scale * k / 4), round(scale * k / 4)) for k in range(5) if float(scale * k / 4).is_integer()]
         every = max(1, len(points) // 6)
