@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+from collections import Counter
 from html.parser import HTMLParser
 
 import pytest
@@ -261,6 +262,27 @@ def test_the_counts_are_written_after_the_response_and_kept_90_days(app, text):
     # Outside a web request (bot simulate) the count is written at once.
     app.extensions["bot"].conversation.handle(InboundMessage("SMsimulated", SENDERS[1], SHOP_NUMBER, "SAVE", "cli"))
     assert store.funnel_counts([hour])[hour][("spring", "none", "issued")] == 2
+
+
+def redis_commands(admin: redis.Redis) -> Counter:
+    """Commands the Redis server has run so far, by name (INFO itself left out)."""
+    return Counter({name.removeprefix("cmdstat_"): stat["calls"]
+                    for name, stat in admin.info("commandstats").items() if name != "cmdstat_info"})
+
+
+def test_a_repeat_texter_waits_for_two_round_trips_and_the_count_comes_after(text, redis_url):
+    admin = redis.Redis.from_url(redis_url)
+    text("SAVE", sender=SENDERS[3]).close()  # the first code (and the scripts loaded)
+    before = redis_commands(admin)
+    response = text("SAVE", sender=SENDERS[3])
+    assert "Your Acme code" in response.get_data(as_text=True)
+    answered = redis_commands(admin)
+    during = answered - before  # the scripts' own commands are counted too
+    assert during["evalsha"] == 2  # Store.begin, Store.finish
+    assert during["hincrby"] == during["expireat"] == during["eval"] == 0  # not the funnel's count
+    response.close()
+    assert redis_commands(admin) - answered == Counter({"hincrby": 1, "expireat": 1})  # one pipeline
+    admin.close()
 
 
 def test_no_phone_number_is_kept_in_the_stats(app, traffic):
