@@ -392,3 +392,18 @@ def test_the_results_page_in_chromium(browser, app, traffic, tmp_path):
                         in page.eval_on_selector_all("#funnel tr[data-campaign]", ROWS_JS)}) == Traffic.EXPECTED
         assert problems == []  # nothing blocked by the Content-Security-Policy, no script errors
         context.close()
+
+
+def test_the_funnel_on_a_redis_cluster(settings, redis_cluster_url):
+    """Every funnel key is in the {stats} slot: the scan script, the pipelined write and the read work on a cluster."""
+    from bot import create_app
+
+    app = create_app(dataclasses.replace(settings, redis_url=redis_cluster_url, redis_cluster=True,
+                                         marketer_password=PASSWORD))
+    client = app.test_client()
+    form = twilio_form("SAVE", sender=SENDERS[4])
+    client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)}).close()
+    client.get("/q/spring", headers={"User-Agent": IPHONE}).close()
+    rows = csv_rows(client.get("/marketer/results.csv?period=24h", headers=LOGIN).get_data(as_text=True))
+    assert rows[("campaign", "spring", "")] == counts(scans=1, unique_scans=1, texts=1, issued=1)
+    app.extensions["bot"].issuer.close()
