@@ -197,6 +197,8 @@ def period_from(args: Mapping[str, str], now: dt.datetime) -> Period:
             raise PeriodError(f"from: results are kept {FUNNEL_RETENTION_DAYS} days; the oldest day is {oldest.date()}")
         if start > now:
             raise PeriodError(f"from: {first} is in the future")
+        if end - start > dt.timedelta(days=FUNNEL_RETENTION_DAYS + 1):
+            raise PeriodError(f"from/to: at most {FUNNEL_RETENTION_DAYS} days at once")
         step = HOUR if end - start <= 2 * DAY else DAY
         return Period(start, end, step, "custom", f"{first} to {last} (UTC)")
     name = args.get("period") or DEFAULT_PERIOD
@@ -240,7 +242,7 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
     # (campaign, poster) -> point index -> event -> count
     cells: dict[tuple[str, str], list[Counter]] = {}
     for hour, counts in raw.items():
-        index = int((hour - period.start) / period.step)
+        index = (hour - period.start) // period.step
         for (campaign, poster, event), n in counts.items():
             cells.setdefault((campaign, poster), [Counter() for _ in points])[index][event] += n
 

@@ -232,7 +232,8 @@ def test_the_period_selects_what_is_summed(client, traffic):
                        headers=LOGIN)
     assert nonzero(csv_rows(empty.get_data(as_text=True))) == {}
     for bad, message in [("period=1y", "period: one of 24h, 7d, 30d, 90d"), ("from=2026-13-01&to=x", "YYYY-MM-DD"),
-                         (f"from={today - dt.timedelta(days=400)}&to={today}", "kept 90 days")]:
+                         (f"from={today - dt.timedelta(days=400)}&to={today}", "kept 90 days"),
+                         (f"from={today}&to={today + dt.timedelta(days=400)}", "at most 90 days at once")]:
         response = client.get(f"/marketer/results?{bad}", headers=LOGIN)
         assert response.status_code == 400 and message in response.get_data(as_text=True)
         assert client.get(f"/marketer/results.csv?{bad}", headers=LOGIN).status_code == 400
