@@ -80,9 +80,14 @@ class Funnel:
         self.store = store
 
     def count_text(self, at: dt.datetime, campaign: str | None, poster: str | None, outcome: str) -> None:
+        """Count one handled text; never raises (the reply matters more than its count)."""
         if outcome in NOT_A_NEW_TEXT:
             return
-        counts = Counter({(funnel_hour(at), funnel_field(campaign or "", poster or NO_POSTER, outcome)): 1})
+        try:
+            counts = Counter({(funnel_hour(at), funnel_field(campaign or "", poster or NO_POSTER, outcome)): 1})
+        except ValueError as exc:
+            log.error("results funnel: text not counted: %s", exc)
+            return
         batch = _BATCH.get()
         if batch is None:
             self.write(counts)
@@ -90,10 +95,13 @@ class Funnel:
             batch.update(counts)
 
     def write(self, counts: Mapping[tuple[dt.datetime, str], int]) -> None:
+        """Write `counts`; a failure is logged, never raised (it may run after the response, or in a reply's path)."""
         try:
             self.store.count_funnel(dict(counts))
         except StoreUnavailable as exc:
             log.error("results funnel: %d count(s) not stored: %s", sum(counts.values()), exc)
+        except Exception:
+            log.exception("results funnel: %d count(s) not stored", sum(counts.values()))
 
     # -- batching within one web request
 
