@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test bench soak check clean redis-server qr-test-tools
+.PHONY: run test bench soak check clean redis-server qr-test-tools wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,20 @@ test: $(VENV)/.installed redis-server qr-test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
-bench: $(VENV)/.installed redis-server
+# `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
+# Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
+# trips per webhook path. About six minutes in all.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "wrk is missing: installing Debian's wrk"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "wrk is missing and cannot be installed here: install it (apt-get install wrk) and re-run" >&2; exit 1; \
+	  fi; }
+
+bench: $(VENV)/.installed redis-server wrk
+	$(BIN)/python -m bench
 	$(BIN)/python bench/redis_cost.py
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).

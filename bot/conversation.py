@@ -30,6 +30,7 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
+from .metrics import UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask, to_e164
 from .results import Funnel
 from .scans import attribute_text
@@ -146,6 +147,7 @@ class Conversation:
 
     def handle(self, message: InboundMessage) -> Reply:
         started = time.perf_counter()
+        upstream = start_upstream_clock()
         try:
             reply = self._handle(message)
         except Exception:
@@ -157,7 +159,7 @@ class Conversation:
             except StoreUnavailable:
                 pass
             reply = Reply(self._program_text("error_reply"), "upstream_error")
-        self._log(message, reply, time.perf_counter() - started)
+        self._log(message, reply, time.perf_counter() - started, upstream)
         return reply
 
     def _handle(self, message: InboundMessage) -> Reply:
@@ -370,7 +372,10 @@ class Conversation:
     def _program_text(self, name: str) -> str:
         return self.book.program.replies[name].render(program={"name": self.book.program.name})
 
-    def _log(self, message: InboundMessage, reply: Reply, seconds: float) -> None:
+    def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock) -> None:
+        """The one line and the one count per text (metrics.py documents the counter)."""
+        count_text(message.channel, reply.campaign, reply.outcome)
+        timings = {"upstream_ms": round(upstream.seconds * 1000, 2), "upstream_calls": upstream.calls} if upstream.calls else {}
         log.info(
             "text handled",
             extra={
@@ -382,6 +387,7 @@ class Conversation:
                 "outcome": reply.outcome,
                 "poster": reply.poster,
                 "duration_ms": round(seconds * 1000, 2),
+                **timings,
             },
         )
         self.funnel.count_text(self.clock(), reply.campaign, reply.poster, reply.outcome)

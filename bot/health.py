@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from .app import services_of
 from .errors import StoreUnavailable
+from .metrics import BREAKER, BREAKER_STATES, QUEUED, exposition
 
 bp = Blueprint("health", __name__)
 
@@ -33,12 +33,6 @@ def readyz() -> tuple[Response, int]:
     return body, 200 if ready else 503
 
 
-BREAKER_STATES = ("closed", "half-open", "open")
-BREAKER = Gauge("kcb_upstream_breaker_state", "Talon.One circuit breaker (shared in Redis): 1 for the current state",
-                ["state"], multiprocess_mode="livemax")
-QUEUED = Gauge("kcb_late_jobs_queued", "Codes waiting to be texted late (shared in Redis)", multiprocess_mode="livemax")
-
-
 @bp.get("/metrics")
 def metrics() -> Response:
     services = services_of(current_app)
@@ -49,4 +43,5 @@ def metrics() -> Response:
         state = None
     for name in BREAKER_STATES:
         BREAKER.labels(state=name).set(1 if name == state else 0)
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)

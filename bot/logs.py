@@ -34,3 +34,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # httpx logs every request's full URL at INFO, and Talon.One's URLs carry the
+    # customer's number (identifier=+1555…): keep it below INFO whatever the host configures.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

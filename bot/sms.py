@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
 from .app import services_of
 from .conversation import InboundMessage
@@ -32,11 +33,42 @@ def signed_url() -> str:
     return base + request.path + (f"?{query}" if query else "")
 
 
+class _FormLists(dict):
+    """A form as {name: [values]}, with the `getall` twilio's RequestValidator asks for first.
+
+    Handed werkzeug's MultiDict, it raises and catches an AttributeError per field
+    before finding `getlist`: a third of the webhook's own CPU time in `make bench`.
+    """
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+
+def signature_valid(token: str, url: str, form, signature: str) -> bool:
+    """Twilio's X-Twilio-Signature check, with the usual case in one HMAC.
+
+    Twilio signed exactly `url` and the form: one computation by twilio's own
+    RequestValidator. Anything else (a port Twilio added or left out, a
+    bodySHA256 URL) goes through its full `validate`, which tries every variant.
+    """
+    validator = RequestValidator(token)
+    if "bodySHA256" not in url:
+        expected = validator.compute_signature(url, _FormLists(form.lists()))
+        if hmac.compare_digest(expected.encode(), signature.encode()):
+            return True
+    return validator.validate(url, form, signature)
+
+
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
 def twiml(text: str | None) -> Response:
-    response = MessagingResponse()
+    """The TwiML twilio's MessagingResponse writes (tests compare the bytes), without building a tree."""
     if text:
-        response.message(text)
-    return Response(str(response), status=200, mimetype="text/xml")
+        body = f"{_XML_DECLARATION}<Response><Message>{escape(text)}</Message></Response>"
+    else:
+        body = f"{_XML_DECLARATION}<Response />"
+    return Response(body, status=200, mimetype="text/xml")
 
 
 @bp.post("/sms")
@@ -46,7 +78,7 @@ def inbound_sms() -> Response:
     if settings.twilio_auth_token:
         signature = request.headers.get("X-Twilio-Signature", "")
         # All form fields, untouched: Twilio adds fields without notice and signs them all.
-        if not signature or not RequestValidator(settings.twilio_auth_token).validate(signed_url(), request.form, signature):
+        if not signature or not signature_valid(settings.twilio_auth_token, signed_url(), request.form, signature):
             log.warning("POST /sms: bad or missing X-Twilio-Signature from %s", request.remote_addr)
             abort(403)
     form = request.form

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import httpx
 
 from .errors import UpstreamPermanent, UpstreamRetryable
+from .metrics import upstream_call
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +150,15 @@ class TalonClient:
                 connect=min(limit.connect or timeout, timeout),
                 pool=min(limit.pool or timeout, timeout),
             )
-        try:
-            response = self._http.get(path, params=params, headers=headers, timeout=limit)
-        except httpx.TimeoutException as exc:
-            raise UpstreamRetryable(f"Talon.One timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamRetryable(f"Talon.One unreachable: {type(exc).__name__}: {exc}") from exc
+        with upstream_call(path.rsplit("/", 1)[-1]) as call:
+            try:
+                response = self._http.get(path, params=params, headers=headers, timeout=limit)
+            except httpx.TimeoutException as exc:
+                call["status"] = "timeout"
+                raise UpstreamRetryable(f"Talon.One timed out: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise UpstreamRetryable(f"Talon.One unreachable: {type(exc).__name__}: {exc}") from exc
+            call["status"] = str(response.status_code)
         return _parse(response)
 
 

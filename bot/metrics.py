@@ -1,0 +1,131 @@
+"""Prometheus metrics of the bot, and the per-text upstream clock for the log line.
+
+The bot's metrics are declared here (the QR scan counters, ``kcb_scans_total``
+and its kin, live with the scan logic in bot/scans.py):
+
+=======================================  =========  ==============================  ==============================
+metric                                   type       labels                          counted where
+=======================================  =========  ==============================  ==============================
+``kcb_texts_total``                      counter    ``channel``, ``campaign``,      once per inbound text, by
+                                                    ``outcome``                     `Conversation` (its log line)
+``kcb_upstream_request_duration_seconds`` histogram ``endpoint``, ``status``        every Talon.One call
+                                                                                    (`TalonClient._get`); its
+                                                                                    ``_count`` is the number of calls
+``kcb_upstream_breaker_state``           gauge      ``state`` (closed, half-open,   read from Redis at each scrape
+                                                    open): 1 for the current one    (bot/health.py)
+``kcb_late_jobs_queued``                 gauge      –                               read from Redis at each scrape
+=======================================  =========  ==============================  ==============================
+
+Labels never carry a phone number: ``campaign`` is the campaign's slug (``""``
+when no campaign matched), ``outcome`` one of `conversation.Outcome`,
+``endpoint`` the last part of Talon.One's path (``coupon``, ``referral``,
+``loyalty``), ``status`` the HTTP status, or ``timeout`` / ``error`` when no
+response came.
+
+Several processes (gunicorn workers): prometheus-client's multiprocess mode.
+When ``PROMETHEUS_MULTIPROC_DIR`` names a folder *before* the worker imports
+prometheus_client, each worker writes its values to files there and
+`exposition()` adds up every worker's files. ``gunicorn.conf.py`` sets it up
+(a fresh folder per gunicorn run) and marks dead workers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+TEXTS = Counter(
+    "kcb_texts",
+    "Inbound texts handled, by channel, campaign slug and outcome.",
+    ["channel", "campaign", "outcome"],
+)
+
+UPSTREAM_SECONDS = Histogram(
+    "kcb_upstream_request_duration_seconds",
+    "Talon.One calls: time to a response (or failure), by endpoint and HTTP status (or timeout/error).",
+    ["endpoint", "status"],
+    # Talon.One answers in tens of ms; the read timeout is 5 s and Twilio's window 15 s.
+    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
+
+# Read from Redis (shared by every worker) when /metrics is scraped. In multiprocess mode each
+# worker keeps the value it last set: "livemostrecent" reports the latest scrape's, where
+# "livemax" would keep a state another worker saw earlier (an "open" long after it closed).
+BREAKER_STATES = ("closed", "half-open", "open")
+BREAKER = Gauge(
+    "kcb_upstream_breaker_state", "Talon.One circuit breaker (shared in Redis): 1 for the current state",
+    ["state"], multiprocess_mode="livemostrecent",
+)
+QUEUED = Gauge(
+    "kcb_late_jobs_queued", "Codes waiting to be texted late (shared in Redis)", multiprocess_mode="livemostrecent",
+)
+
+
+def count_text(channel: str, campaign: str | None, outcome: str) -> None:
+    TEXTS.labels(channel=channel, campaign=campaign or "", outcome=outcome).inc()
+
+
+# -- upstream time of the text being handled, for its log line
+
+
+@dataclass
+class UpstreamClock:
+    """Talon.One time spent while handling one text (this thread/context only)."""
+
+    calls: int = 0
+    seconds: float = 0.0
+
+
+_clock: contextvars.ContextVar[UpstreamClock | None] = contextvars.ContextVar("kcb_upstream_clock", default=None)
+
+
+def start_upstream_clock() -> UpstreamClock:
+    """A fresh clock for the text about to be handled; `upstream_call` adds to it."""
+    clock = UpstreamClock()
+    _clock.set(clock)
+    return clock
+
+
+@contextmanager
+def upstream_call(endpoint: str) -> Iterator[dict[str, str]]:
+    """Time one Talon.One call. Set ``outcome["status"]`` inside; an exception counts as ``error``.
+
+    The histogram gets the call, and the clock of the text being handled (if any) its time.
+    """
+    outcome = {"status": "error"}
+    started = time.perf_counter()
+    try:
+        yield outcome
+    finally:
+        seconds = time.perf_counter() - started
+        UPSTREAM_SECONDS.labels(endpoint=endpoint, status=outcome["status"]).observe(seconds)
+        clock = _clock.get()
+        if clock is not None:
+            clock.calls += 1
+            clock.seconds += seconds
+
+
+# -- exposition
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of multiprocess mode, when prometheus_client runs in it."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def exposition() -> tuple[bytes, str]:
+    """The Prometheus text format for `GET /metrics`: every worker's values in multiprocess mode."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,55 @@
+"""gunicorn settings for the bot: Prometheus metrics added up across workers.
+
+`gunicorn wsgi:app` reads ./gunicorn.conf.py by default, so the Procfile's
+`web:` line and `make run` (both run from the repository's root) use it as
+written. Everything else stays on their command lines.
+
+Each gunicorn worker is its own process with its own counters; `GET /metrics`
+is answered by whichever worker accepts the scrape. prometheus-client's
+multiprocess mode fixes that: with PROMETHEUS_MULTIPROC_DIR set, every worker
+writes its values to files in that folder and `/metrics` adds them all up
+(bot/metrics.py). prometheus-client chooses its mode when a process first
+imports it, which in a worker happens after the fork (the app is not
+preloaded), so setting the variable here, in the master, before any worker
+starts, is enough.
+
+- PROMETHEUS_MULTIPROC_DIR unset: a fresh folder per gunicorn run, removed at exit.
+- PROMETHEUS_MULTIPROC_DIR set (e.g. a tmpfs the operator chose): used; its
+  *.db files are wiped at start-up, as prometheus-client requires between runs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_created_dir: str | None = None
+
+if os.environ.get(_MULTIPROC_ENV):
+    os.makedirs(os.environ[_MULTIPROC_ENV], exist_ok=True)
+else:
+    _created_dir = tempfile.mkdtemp(prefix="kcb-metrics-")
+    os.environ[_MULTIPROC_ENV] = _created_dir
+
+
+def on_starting(server) -> None:
+    folder = os.environ[_MULTIPROC_ENV]
+    if _created_dir is None:
+        for stale in glob.glob(os.path.join(folder, "*.db")):
+            os.remove(stale)
+    server.log.info("metrics: prometheus multiprocess mode in %s", folder)
+
+
+def child_exit(server, worker) -> None:
+    """A worker died or was replaced: drop its live gauges (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _created_dir is not None:
+        shutil.rmtree(_created_dir, ignore_errors=True)

@@ -1,0 +1,109 @@
+"""The JSON log: one line per text with its fields, and no phone number in any line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from bot.logs import JsonFormatter
+from bot.phone import hash_sender
+from tests.conftest import sign, twilio_form
+from tests.support.talon_stub import error_body
+
+
+@pytest.fixture
+def log_lines(app):
+    """Every line the bot's loggers write, at DEBUG, through the bot's own JSON formatter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("bot")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def lines() -> list[str]:
+        return stream.getvalue().splitlines()
+
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def text_lines(lines: list[str]) -> list[dict]:
+    entries = [json.loads(line) for line in lines]
+    return [e for e in entries if e.get("event") == "text"]
+
+
+def test_one_line_per_text_with_its_fields(client, talon, log_lines, settings):
+    talon.latency = 0.05
+    sender = "+15550123456"
+    form = twilio_form("SAVE", sender=sender)
+    client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
+
+    [entry] = text_lines(log_lines())
+    assert entry["message"] == "text handled"
+    assert entry["level"] == "info"
+    assert entry["message_sid"] == form["MessageSid"]
+    assert entry["channel"] == "sms"
+    assert entry["campaign"] == "spring"
+    assert entry["outcome"] == "issued"
+    assert entry["sender_hash"] == hash_sender(settings.bot_secret, sender)
+    assert entry["sender_hash"] != hash_sender("another-secret", sender)
+    assert entry["upstream_calls"] == 1
+    assert 50 <= entry["upstream_ms"] <= entry["duration_ms"]
+
+
+def test_a_text_without_upstream_call_has_no_upstream_time(text, talon, log_lines):
+    text("SAVE")
+    text("SAVE")
+    text("PIZZA")
+
+    first, repeat, unknown = text_lines(log_lines())
+    assert (first["outcome"], repeat["outcome"], unknown["outcome"]) == ("issued", "repeat", "unknown")
+    assert "upstream_ms" not in repeat and "upstream_ms" not in unknown
+    assert unknown["campaign"] is None
+    assert repeat["duration_ms"] > 0
+
+
+SENDERS = ["+15557654321", "+447700900987", "+14155238886", "+33612345678"]
+
+
+def hidden_parts(number: str) -> list[str]:
+    """The forms a number could leak in: clear, without '+', URL-encoded, and the digits a mask hides."""
+    digits = number[1:]
+    return [number, digits, "%2B" + digits, number[3:-2]]
+
+
+def test_no_phone_number_in_any_log_line(client, text, talon, log_lines):
+    a, b, c, d = SENDERS
+    text("SAVE", sender=a)
+    text("SAVE", sender=a)
+    text("PIZZA", sender=b)
+    text("HELP", sender=b)
+    text("STOP", sender=c)
+    text("SAVE", sender=c)
+    text("START", sender=c)
+    talon.script((404, error_body(404, "Not Found")), (401, error_body(401, "Missing Session Token")))
+    text("SAVE", sender=d)
+    text("REFER", sender=d)
+    text("POINTS", sender=d)
+    for _ in range(10):  # until the rate limit speaks, and then is silent
+        text("PIZZA", sender=b)
+    form = twilio_form("SAVE", sender=a)
+    client.post("/sms", data=form, headers={"X-Twilio-Signature": "forged"})  # 403, logged
+    del form["Body"]
+    client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})  # 400
+
+    lines = log_lines()
+    outcomes = {e["outcome"] for e in text_lines(lines)}
+    assert {"issued", "repeat", "unknown", "help", "opt_out", "opted_out", "opt_in", "upstream_error", "limited"} <= outcomes
+    assert any("X-Twilio-Signature" in line for line in lines)
+    assert any(json.loads(line)["level"] == "debug" for line in lines)
+    for line in lines:
+        for number in SENDERS:
+            for part in hidden_parts(number):
+                assert part not in line, f"{part!r} of {number} leaked: {line}"
