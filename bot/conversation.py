@@ -390,7 +390,7 @@ class Conversation:
                 **timings,
             },
         )
-        self.funnel.count_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
+        self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
 
 
 def issue_code(issuer: Issuer, campaign: Campaign, profile: str, timeout: float | None = None) -> str:

@@ -2,7 +2,7 @@
 
 Recording. Scans are counted by the scan's own script (`Store.count_scan`).
 Every handled text is counted once, by the conversation (`Conversation._log`
-hands its reply to `Funnel.count_text`), into the UTC hour's bucket under
+hands its reply to `Funnel.add_text`), into the UTC hour's bucket under
 (campaign, poster, outcome): no phone number, no hash of one. A redelivered
 MessageSid (`replayed`, `in_flight`) is not a new text and is not counted.
 
@@ -79,7 +79,7 @@ class Funnel:
     def __init__(self, store: Store):
         self.store = store
 
-    def count_text(self, at: dt.datetime, campaign: str | None, poster: str | None, outcome: str) -> None:
+    def add_text(self, at: dt.datetime, campaign: str | None, poster: str | None, outcome: str) -> None:
         """Count one handled text; never raises (the reply matters more than its count)."""
         if outcome in NOT_A_NEW_TEXT:
             return
