@@ -100,12 +100,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # The embedded store lives in this process only, so its worker must too.
         start_in_thread(services.late_delivery())
 
-    from . import health, landing, marketer, sms
+    from . import health, landing, marketer, results, sms
 
     app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(landing.bp)
     app.register_blueprint(marketer.bp)
+    results.write_after_response(app)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

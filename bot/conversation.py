@@ -32,6 +32,7 @@ from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .metrics import UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask, to_e164
+from .results import Funnel
 from .scans import attribute_text
 from .store import ConsentEvent, Decision, Issuance, Store
 from .talon import Coupon, LoyaltyBalance, Referral
@@ -139,6 +140,8 @@ class Conversation:
         self.guard = guard or UpstreamGuard(store)
         #: Whether a code that misses the deadline can be texted later (Twilio REST + worker).
         self.late_delivery = late_delivery
+        #: The results page's counts (results.py): one per handled text, written off the reply's path.
+        self.funnel = Funnel(store)
 
     # -- entry point
 
@@ -387,6 +390,7 @@ class Conversation:
                 **timings,
             },
         )
+        self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
 
 
 def issue_code(issuer: Issuer, campaign: Campaign, profile: str, timeout: float | None = None) -> str:

@@ -1,4 +1,5 @@
-"""The marketer's poster page: pick a campaign or poster, ref, paper, mode; preview; download.
+"""The marketer's pages: posters (pick a campaign or poster, ref, paper, mode; preview; download)
+and results (/marketer/results: the funnel per campaign and poster, charts, CSV; see results.py).
 
 Behind HTTP Basic authentication with MARKETER_PASSWORD (any user name). With
 no password configured the page does not exist (404): there is no default.
@@ -6,14 +7,16 @@ no password configured the page does not exist (404): there is no default.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
+from . import results
 from .app import services_of
 from .errors import StoreUnavailable
-from .store import RateLimit
+from .store import FUNNEL_RETENTION_DAYS, RateLimit
 from .posters import ERROR_LEVELS, MEDIA_TYPES, MODES, PAPERS, PosterError, PosterOptions, layout, poster_content, render
 
 bp = Blueprint("marketer", __name__, url_prefix="/marketer")
@@ -121,3 +124,47 @@ def poster(fmt: str) -> Response:
         name = f"poster-{content.slug}{'-' + content.ref.lower() if content.ref else ''}-{options.paper.lower()}-{options.mode}.{fmt}"
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return Response(data, 200, headers, mimetype=MEDIA_TYPES[fmt])
+
+
+# -- results
+
+
+def _results() -> tuple[results.Results | None, str | None]:
+    services = services_of(current_app)
+    try:
+        period = results.period_from(request.args, dt.datetime.now(dt.timezone.utc))
+    except results.PeriodError as exc:
+        return None, str(exc)
+    return results.funnel(services.store, services.book, period), None
+
+
+@bp.get("/results")
+@login_required
+def results_page() -> Response:
+    services = services_of(current_app)
+    try:
+        found, error = _results()
+    except StoreUnavailable:
+        abort(503, description="The results are not available right now (Redis is unreachable).")
+    charts = {row.id: results.Chart.of(row, found.period) for row in found.rows} if found else {}
+    html = render_template(
+        "results.html", book=services.book, results=found, error=error, charts=charts, columns=results.COLUMNS,
+        presets=results.PRESETS, args=request.args, query=request.query_string.decode("latin-1"),
+        retention_days=FUNNEL_RETENTION_DAYS,
+    )
+    return Response(html, 400 if error else 200, mimetype="text/html")
+
+
+@bp.get("/results.csv")
+@login_required
+def results_csv() -> Response:
+    try:
+        found, error = _results()
+    except StoreUnavailable:
+        return Response("The results are not available right now (Redis is unreachable).\n", 503, mimetype="text/plain")
+    if error:
+        return Response(f"{error}\n", 400, mimetype="text/plain")
+    by_step = bool(request.args.get("by_step"))
+    name = f"results-{found.period.start:%Y%m%dT%H}-{found.period.end:%Y%m%dT%H}{'-by-step' if by_step else ''}.csv"
+    return Response(results.to_csv(found, by_step=by_step), 200,
+                    {"Content-Disposition": f'attachment; filename="{name}"'}, mimetype="text/csv")

@@ -41,6 +41,11 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
                                                                  agent, slug); the salt derives from
                                                                  BOT_SECRET and the day, never stored
+``P:{stats}:funnel:<YYYY-MM-DDTHH>``      hash: campaign|poster  ``FUNNEL_RETENTION_DAYS`` (90 days) after
+                                          |event -> count, one   the hour's start (EXPIREAT): the results
+                                          hash per UTC hour      page's funnel (see results.py); events are
+                                                                 ``scan``, ``unique_scan`` and the texts'
+                                                                 outcomes; no phone numbers, no hashes
 ``P:{sender}:consent``                    list of consent        the program's ``consent_retention_days``
                                           events, oldest first:  after the last event; older events are
                                           ``at_ms|event|channel  dropped on each write, and at most
@@ -60,6 +65,12 @@ The consent log's event, when there is one (an opt-out, an opt-in, or the
 opt-in source the first time a number is served a campaign), is written by
 that same `finish`: consent costs no extra round trip. `Store.consent_log`
 reads the log back for `bot consent export`.
+
+The results funnel costs the text nothing on its way: the conversation hands
+each handled text to `results.Funnel`, which in a web request batches the
+counts and writes them with one pipelined `Store.count_funnel` after the
+response has been sent (see results.py). A scan's funnel count is written by
+the scan's own script.
 
 Rate limits run on Redis's clock (``TIME`` inside the script), never the
 app's, so every worker and host agrees.
@@ -281,21 +292,27 @@ return 0
 """
 
 
-# KEYS: seen, scans, unique. ARGV: field, visitor, seen_ttl_ms.
+# KEYS: seen, scans, unique, funnel bucket. ARGV: field, visitor, seen_ttl_ms,
+# funnel field prefix ('campaign|poster|'), funnel bucket expiry (unix seconds).
 # Counts one scan; returns 1 when the visitor is new today (a unique scan).
 _SCAN = """
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[4], ARGV[4] .. 'scan', 1)
 local new = redis.call('SADD', KEYS[1], ARGV[2])
 if new == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+  redis.call('HINCRBY', KEYS[4], ARGV[4] .. 'unique_scan', 1)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
+redis.call('EXPIREAT', KEYS[4], ARGV[5])
 return new
 """
 
 
 SEEN_TTL_MS = 48 * 3600 * 1000
 STATS_TAG = "stats"
+#: The results funnel's hourly buckets are kept this long (from the hour's start).
+FUNNEL_RETENTION_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -632,10 +649,50 @@ class Store:
     def stats_key(self, *parts: str) -> str:
         return self._key(STATS_TAG, *parts)
 
-    def count_scan(self, campaign: str, poster: str, visitor: str, day: str) -> bool:
-        """Count one scan of a poster; True when `visitor` (a salted hash) is new that day."""
-        keys = [self.stats_key("seen", day), self.stats_key("scans"), self.stats_key("unique")]
-        return bool(self._run(self._scan, keys, [f"{campaign}|{poster}", visitor, SEEN_TTL_MS]))
+    def count_scan(self, campaign: str, poster: str, visitor: str, day: str, at: dt.datetime | None = None) -> bool:
+        """Count one scan of a poster (and in the funnel's bucket of the hour `at`, default now);
+        True when `visitor` (a salted hash) is new that day."""
+        hour = funnel_hour(at or dt.datetime.now(dt.timezone.utc))
+        keys = [self.stats_key("seen", day), self.stats_key("scans"), self.stats_key("unique"), self.funnel_key(hour)]
+        args = [f"{campaign}|{poster}", visitor, SEEN_TTL_MS, funnel_field(campaign, poster, ""), _funnel_expiry(hour)]
+        return bool(self._run(self._scan, keys, args))
+
+    def funnel_key(self, hour: dt.datetime) -> str:
+        return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))
+
+    def count_funnel(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
+        """Add `counts` ({(hour, funnel_field(...)): n}) to the hourly buckets, in one pipelined round trip."""
+        if not counts:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for hour in sorted({hour for hour, _ in counts}):
+                key = self.funnel_key(hour)
+                for (at, name), n in counts.items():
+                    if at == hour:
+                        pipe.hincrby(key, name, n)
+                pipe.expireat(key, _funnel_expiry(hour))
+            pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    def funnel_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
+        """hour -> {(campaign, poster, event): count} for each hour asked (empty when none), one round trip."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for hour in hours:
+                pipe.hgetall(self.funnel_key(hour))
+            found = pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        result: dict[dt.datetime, dict[tuple[str, str, str], int]] = {}
+        for hour, values in zip(hours, found):
+            counts = {}
+            for name, count in (values or {}).items():
+                campaign, poster, event = _text(name).split("|", 2)
+                counts[(campaign, poster, event)] = int(count)
+            result[hour] = counts
+        return result
 
     def count_poster_text(self, campaign: str, poster: str) -> None:
         try:
@@ -680,6 +737,22 @@ class Store:
             return bool(self.client.ping())
         except redis.exceptions.RedisError:
             return False
+
+
+def funnel_hour(moment: dt.datetime) -> dt.datetime:
+    """The start of the UTC hour `moment` falls in: the funnel's bucket."""
+    return moment.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def funnel_field(campaign: str, poster: str, event: str) -> str:
+    """A funnel bucket's field; campaign and poster are slugs (or "" / labels) without '|'."""
+    if "|" in campaign or "|" in poster:
+        raise ValueError(f"'|' in funnel labels {campaign!r}, {poster!r}")
+    return f"{campaign}|{poster}|{event}"
+
+
+def _funnel_expiry(hour: dt.datetime) -> int:
+    return int(hour.timestamp()) + FUNNEL_RETENTION_DAYS * 24 * 3600
 
 
 def _text(value: Any) -> str:

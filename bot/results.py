@@ -1,0 +1,365 @@
+"""The marketer's results: per campaign and per poster, scans -> texts -> codes, over time.
+
+Recording. Scans are counted by the scan's own script (`Store.count_scan`).
+Every handled text is counted once, by the conversation (`Conversation._log`
+hands its reply to `Funnel.add_text`), into the UTC hour's bucket under
+(campaign, poster, outcome): no phone number, no hash of one. A redelivered
+MessageSid (`replayed`, `in_flight`) is not a new text and is not counted.
+
+The text's own latency does not pay for the count: inside a web request the
+counts are batched (`Funnel.batch`, opened by the app's `before_request`) and
+written with one pipelined round trip once the response has been sent
+(`response.call_on_close`: the WSGI server calls it after the last byte).
+Outside a request (`bot simulate`) they are written at once. A failed write is
+logged and lost; it never fails a text.
+
+Reading. `funnel` sums the hourly buckets of a `Period` into one `Row` per
+campaign (all its posters) and per (campaign, poster), with a series per
+chart step; `Chart` lays a row's series out as a server-rendered SVG line
+chart; `to_csv` writes the same numbers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import csv
+import datetime as dt
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .campaigns import CampaignBook
+from .errors import StoreUnavailable
+from .scans import NO_POSTER
+from .store import FUNNEL_RETENTION_DAYS, Store, funnel_field, funnel_hour
+
+log = logging.getLogger(__name__)
+
+#: Outcomes that are a redelivery of a text already counted.
+NOT_A_NEW_TEXT = frozenset({"replayed", "in_flight"})
+#: Outcomes counted as errors: Talon.One failed, or the store was unavailable.
+ERRORS = frozenset({"upstream_error", "busy"})
+
+#: The funnel's columns, in order (page, CSV and charts).
+COLUMNS = ("scans", "unique_scans", "texts", "issued", "repeats", "limited", "errors", "pending", "other")
+#: The columns drawn in the charts, with their colours.
+CHARTED = {"scans": "#1f77b4", "texts": "#ff7f0e", "issued": "#2ca02c", "repeats": "#9467bd",
+           "limited": "#8c564b", "errors": "#d62728"}
+
+
+def columns_of(events: Mapping[str, int]) -> dict[str, int]:
+    """One (campaign, poster)'s raw event counts -> the funnel's columns."""
+    texts = sum(n for event, n in events.items() if event not in ("scan", "unique_scan"))
+    named = {
+        "issued": events.get("issued", 0),
+        "repeats": events.get("repeat", 0),
+        "limited": events.get("limited", 0),
+        "errors": sum(events.get(event, 0) for event in ERRORS),
+        "pending": events.get("pending", 0),
+    }
+    return {
+        "scans": events.get("scan", 0),
+        "unique_scans": events.get("unique_scan", 0),
+        "texts": texts,
+        **named,
+        "other": texts - sum(named.values()),
+    }
+
+
+# -- recording
+
+_BATCH: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("funnel_batch", default=None)
+
+
+class Funnel:
+    """Counts handled texts into the funnel's hourly buckets (see the module docstring)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def add_text(self, at: dt.datetime, campaign: str | None, poster: str | None, outcome: str) -> None:
+        """Count one handled text; never raises (the reply matters more than its count)."""
+        if outcome in NOT_A_NEW_TEXT:
+            return
+        try:
+            counts = Counter({(funnel_hour(at), funnel_field(campaign or "", poster or NO_POSTER, outcome)): 1})
+        except ValueError as exc:
+            log.error("results funnel: text not counted: %s", exc)
+            return
+        batch = _BATCH.get()
+        if batch is None:
+            self.write(counts)
+        else:
+            batch.update(counts)
+
+    def write(self, counts: Mapping[tuple[dt.datetime, str], int]) -> None:
+        """Write `counts`; a failure is logged, never raised (it may run after the response, or in a reply's path)."""
+        try:
+            self.store.count_funnel(dict(counts))
+        except StoreUnavailable as exc:
+            log.error("results funnel: %d count(s) not stored: %s", sum(counts.values()), exc)
+        except Exception:
+            log.exception("results funnel: %d count(s) not stored", sum(counts.values()))
+
+    # -- batching within one web request
+
+    @staticmethod
+    def open_batch() -> None:
+        _BATCH.set(Counter())
+
+    @staticmethod
+    def take_batch() -> Counter:
+        """The counts batched since `open_batch` (and batching off again)."""
+        batch = _BATCH.get() or Counter()
+        _BATCH.set(None)
+        return batch
+
+
+def write_after_response(app) -> None:
+    """Batch each request's funnel counts and write them once the response is sent."""
+    from flask import Response
+
+    funnel = app.extensions["bot"].conversation.funnel
+
+    @app.before_request
+    def _open() -> None:
+        funnel.open_batch()
+
+    @app.after_request
+    def _write_on_close(response: Response) -> Response:
+        batch = funnel.take_batch()
+        if batch:
+            response.call_on_close(lambda: funnel.write(batch))
+        return response
+
+    @app.teardown_request
+    def _write_left_over(_exc) -> None:
+        batch = funnel.take_batch()  # after_request did not run (an unhandled error)
+        if batch:
+            funnel.write(batch)
+
+
+# -- reading
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) in UTC, drawn in steps of `step`."""
+
+    start: dt.datetime
+    end: dt.datetime
+    step: dt.timedelta
+    name: str
+    label: str
+
+    @property
+    def points(self) -> list[dt.datetime]:
+        points, at = [], self.start
+        while at < self.end:
+            points.append(at)
+            at += self.step
+        return points
+
+    @property
+    def hours(self) -> list[dt.datetime]:
+        hours, at = [], self.start
+        while at < self.end:
+            hours.append(at)
+            at += dt.timedelta(hours=1)
+        return hours
+
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+#: name -> (label, step, number of steps)
+PRESETS = {
+    "24h": ("last 24 hours", HOUR, 24),
+    "7d": ("last 7 days", 6 * HOUR, 28),
+    "30d": ("last 30 days", DAY, 30),
+    "90d": ("last 90 days", DAY, 90),
+}
+DEFAULT_PERIOD = "7d"
+
+
+class PeriodError(ValueError):
+    pass
+
+
+def period_from(args: Mapping[str, str], now: dt.datetime) -> Period:
+    """The period asked for: `period` = a preset name, or `from`/`to` = UTC dates (both inclusive)."""
+    now = now.astimezone(dt.timezone.utc)
+    if args.get("from") or args.get("to"):
+        try:
+            first = dt.date.fromisoformat(args.get("from") or "")
+            last = dt.date.fromisoformat(args.get("to") or "")
+        except ValueError:
+            raise PeriodError("from/to: give both dates as YYYY-MM-DD") from None
+        if last < first:
+            raise PeriodError(f"from/to: {last} is before {first}")
+        start = dt.datetime.combine(first, dt.time(), dt.timezone.utc)
+        end = dt.datetime.combine(last, dt.time(), dt.timezone.utc) + DAY
+        oldest = funnel_hour(now) - dt.timedelta(days=FUNNEL_RETENTION_DAYS)
+        if start < oldest.replace(hour=0):
+            raise PeriodError(f"from: results are kept {FUNNEL_RETENTION_DAYS} days; the oldest day is {oldest.date()}")
+        if start > now:
+            raise PeriodError(f"from: {first} is in the future")
+        if end - start > dt.timedelta(days=FUNNEL_RETENTION_DAYS + 1):
+            raise PeriodError(f"from/to: at most {FUNNEL_RETENTION_DAYS} days at once")
+        step = HOUR if end - start <= 2 * DAY else DAY
+        return Period(start, end, step, "custom", f"{first} to {last} (UTC)")
+    name = args.get("period") or DEFAULT_PERIOD
+    if name not in PRESETS:
+        raise PeriodError(f"period: one of {', '.join(PRESETS)}, got {name!r}")
+    label, step, steps = PRESETS[name]
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    end = epoch + ((now - epoch) // step + 1) * step
+    return Period(end - steps * step, end, step, name, label)
+
+
+@dataclass
+class Row:
+    """One campaign (poster None: all its texts and scans) or one of its posters, over a period."""
+
+    campaign: str
+    poster: str | None
+    totals: dict[str, int]
+    series: dict[str, list[int]]
+    declared: bool = True
+
+    @property
+    def level(self) -> str:
+        return "campaign" if self.poster is None else "poster"
+
+    @property
+    def id(self) -> str:
+        return f"{self.campaign or '-'}.{self.poster}" if self.poster is not None else (self.campaign or "-")
+
+
+@dataclass
+class Results:
+    period: Period
+    rows: list[Row] = field(default_factory=list)
+
+
+def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
+    """Sum the period's hourly buckets into campaign rows, each followed by its poster rows."""
+    points = period.points
+    raw = store.funnel_counts(period.hours)
+    # (campaign, poster) -> point index -> event -> count
+    cells: dict[tuple[str, str], list[Counter]] = {}
+    for hour, counts in raw.items():
+        index = (hour - period.start) // period.step
+        for (campaign, poster, event), n in counts.items():
+            cells.setdefault((campaign, poster), [Counter() for _ in points])[index][event] += n
+
+    posters_of: dict[str, list[str]] = {c.slug: [] for c in book.campaigns}
+    for poster in book.posters:
+        posters_of.setdefault(poster.campaign, []).append(poster.slug)
+    for campaign, poster in sorted(cells):
+        found = posters_of.setdefault(campaign, [])
+        if poster not in found:
+            found.append(poster)
+
+    results = Results(period)
+    declared = {c.slug for c in book.campaigns}
+    for campaign, posters in posters_of.items():
+        if campaign not in declared and not any((campaign, p) in cells for p in posters):
+            continue
+        poster_rows = [_row(campaign, p, cells.get((campaign, p)), len(points)) for p in posters]
+        total = [sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
+                 for i in range(len(points))]
+        results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared or not campaign))
+        if campaign:  # texts that matched no campaign have no posters to show
+            results.rows.extend(poster_rows)
+    return results
+
+
+def _row(campaign: str, poster: str | None, cells: list[Counter] | None, n: int, declared: bool = True) -> Row:
+    cells = cells or [Counter() for _ in range(n)]
+    per_point = [columns_of(c) for c in cells]
+    totals = columns_of(sum(cells, Counter()))
+    series = {column: [p[column] for p in per_point] for column in COLUMNS}
+    return Row(campaign, poster, totals, series, declared)
+
+
+def to_csv(results: Results, *, by_step: bool = False) -> str:
+    """The page's table as CSV; `by_step`: one line per row and chart step (start, end in UTC)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    head = ["level", "campaign", "poster", *COLUMNS]
+    if by_step:
+        writer.writerow(["start", "end", *head])
+        for row in results.rows:
+            for i, start in enumerate(results.period.points):
+                values = [row.series[column][i] for column in COLUMNS]
+                writer.writerow([_iso(start), _iso(start + results.period.step), row.level, row.campaign,
+                                 row.poster or "", *values])
+    else:
+        writer.writerow(head)
+        for row in results.rows:
+            writer.writerow([row.level, row.campaign, row.poster or "", *(row.totals[c] for c in COLUMNS)])
+    return out.getvalue()
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+# -- charts (drawn by the template as inline SVG)
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    colour: str
+    values: list[int]
+    points: str  # "x,y x,y ..." for <polyline points>
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    left: int
+    top: int
+    plot_width: int
+    plot_height: int
+    lines: list[Line]
+    y_ticks: list[tuple[float, int]]  # (y, value)
+    x_ticks: list[tuple[float, str]]  # (x, label)
+    maximum: int
+
+    @classmethod
+    def of(cls, row: Row, period: Period, width: int = 640, height: int = 200) -> "Chart":
+        left, top, right, bottom = 44, 10, 10, 26
+        plot_w, plot_h = width - left - right, height - top - bottom
+        points = period.points
+        maximum = max([1, *(v for column in CHARTED for v in row.series[column])])
+        scale = _nice(maximum)
+
+        def x(i: int) -> float:
+            return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+
+        def y(v: float) -> float:
+            return top + plot_h - plot_h * v / scale
+
+        lines = [  # drawn last to first: scans and texts on top where lines meet
+            Line(column, colour, row.series[column],
+                 " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(row.series[column])))
+            for column, colour in reversed(CHARTED.items())
+        ]
+        y_ticks = [(y(scale * k / 4), round(scale * k / 4)) for k in range(5) if float(scale * k / 4).is_integer()]
+        every = max(1, len(points) // 6)
+        fmt = "%H:%M" if period.step < DAY and period.end - period.start <= DAY else "%b %d" if period.step >= DAY else "%b %d %Hh"
+        x_ticks = [(x(i), points[i].strftime(fmt)) for i in range(0, len(points), every)]
+        return cls(width, height, left, top, plot_w, plot_h, lines, y_ticks, x_ticks, maximum)
+
+
+def _nice(maximum: int) -> int:
+    """The y axis' top: the smallest of 4, 8, 20, 40, 80, 200, ... at or above `maximum` (ticks in quarters)."""
+    scale = 4
+    while scale < maximum:
+        scale = scale * 2 if str(scale)[0] in "4" else scale * 5 // 2 if str(scale)[0] == "8" else scale * 2
+    return scale
