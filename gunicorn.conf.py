@@ -53,3 +53,10 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if _created_dir is not None:
         shutil.rmtree(_created_dir, ignore_errors=True)
+
+
+def worker_exit(server, worker) -> None:
+    """A worker stopping cleanly writes the results funnel's last counts (bot/results.py)."""
+    from bot.results import flush_all
+
+    flush_all()

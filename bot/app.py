@@ -15,6 +15,7 @@ from .conversation import Conversation, Issuer, Timing
 from .delivery import LateDelivery, WorkerPolicy, start_in_thread
 from .errors import ConfigError
 from .outbound import SmsSender
+from .results import Funnel
 from .logs import configure_logging
 from .sandbox import SandboxIssuer
 from .store import BreakerPolicy, Store, connect
@@ -61,7 +62,7 @@ class Services:
             log.warning("TWILIO_ACCOUNT_SID is unset: codes that miss the webhook deadline cannot be texted later.")
         conversation = Conversation(
             book, store, issuer, secret=settings.bot_secret, timing=Timing(budget_s=settings.webhook_budget_s),
-            guard=guard, late_delivery=sms is not None,
+            guard=guard, late_delivery=sms is not None, funnel=Funnel(store, flush_s=settings.funnel_flush_s),
         )
         if settings.demo_mode and not settings.twilio_auth_token:
             log.warning("TWILIO_AUTH_TOKEN is unset: webhook signatures are NOT verified (all-embedded demo only).")
@@ -100,13 +101,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # The embedded store lives in this process only, so its worker must too.
         start_in_thread(services.late_delivery())
 
-    from . import health, landing, marketer, results, sms
+    from . import health, landing, marketer, sms
 
     app.register_blueprint(sms.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(landing.bp)
     app.register_blueprint(marketer.bp)
-    results.write_after_response(app)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -24,6 +24,7 @@ def _simulate(args: argparse.Namespace) -> int:
         sid="SM" + secrets.token_hex(16), sender=args.sender, to=to, body=" ".join(args.text), channel="cli"
     )
     reply = services.conversation.handle(message)
+    services.conversation.funnel.flush()  # the results page counts simulated texts too
     print(reply.text if reply.text is not None else "(no reply)")
     return 0
 

@@ -130,6 +130,7 @@ class Conversation:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
         guard: UpstreamGuard | None = None,
         late_delivery: bool = False,
+        funnel: Funnel | None = None,
     ):
         self.book = book
         self.store = store
@@ -141,7 +142,7 @@ class Conversation:
         #: Whether a code that misses the deadline can be texted later (Twilio REST + worker).
         self.late_delivery = late_delivery
         #: The results page's counts (results.py): one per handled text, written off the reply's path.
-        self.funnel = Funnel(store)
+        self.funnel = funnel or Funnel(store)
 
     # -- entry point
 

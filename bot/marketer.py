@@ -135,6 +135,7 @@ def _results() -> tuple[results.Results | None, str | None]:
         period = results.period_from(request.args, dt.datetime.now(dt.timezone.utc))
     except results.PeriodError as exc:
         return None, str(exc)
+    services.conversation.funnel.flush()  # this process's latest counts, not a second late
     return results.funnel(services.store, services.book, period), None
 
 

@@ -6,12 +6,14 @@ hands its reply to `Funnel.add_text`), into the UTC hour's bucket under
 (campaign, poster, outcome): no phone number, no hash of one. A redelivered
 MessageSid (`replayed`, `in_flight`) is not a new text and is not counted.
 
-The text's own latency does not pay for the count: inside a web request the
-counts are batched (`Funnel.batch`, opened by the app's `before_request`) and
-written with one pipelined round trip once the response has been sent
-(`response.call_on_close`: the WSGI server calls it after the last byte).
-Outside a request (`bot simulate`) they are written at once. A failed write is
-logged and lost; it never fails a text.
+Neither the text's latency nor Redis pays a round trip per count: each process
+adds its counts up in memory and one background thread writes them with one
+pipelined round trip every second (`FUNNEL_FLUSH_S`); gunicorn's `worker_exit` and
+`bot simulate` write what is left. A process killed outright loses at most that
+last second of counts; a failed write is logged and its counts kept for the
+next one. The results page writes its own
+process's counts before reading, so what a marketer just did shows at once
+(other workers' within a second). It never fails a text.
 
 Reading. `funnel` sums the hourly buckets of a `Period` into one `Row` per
 campaign (all its posters) and per (campaign, poster), with a series per
@@ -21,11 +23,14 @@ chart; `to_csv` writes the same numbers.
 
 from __future__ import annotations
 
-import contextvars
 import csv
 import datetime as dt
 import io
 import logging
+import os
+import threading
+import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -70,75 +75,90 @@ def columns_of(events: Mapping[str, int]) -> dict[str, int]:
 
 # -- recording
 
-_BATCH: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("funnel_batch", default=None)
+#: Counts kept for the next write when Redis is away, at most (fields), so memory stays bounded.
+MAX_PENDING_FIELDS = 100_000
+#: How often the background writer looks for funnels due a write.
+_TICK_S = 0.25
+
+_funnels: "weakref.WeakSet[Funnel]" = weakref.WeakSet()
+_flusher_pid: int | None = None
+_flusher_lock = threading.Lock()
+
+
+def flush_all() -> None:
+    """Write every funnel's counts in this process now (a worker's exit, the CLI's end)."""
+    for funnel in list(_funnels):
+        funnel.flush()
+
+
+def _flush_all_forever() -> None:
+    pause = threading.Event()
+    while not pause.wait(_TICK_S):
+        now = time.monotonic()
+        for funnel in list(_funnels):
+            if funnel.flush_s and now - funnel.flushed_at >= funnel.flush_s:
+                funnel.flush()
+
+
+def _ensure_flusher() -> None:
+    """One background writer per process (a gunicorn worker forks without its parent's threads)."""
+    global _flusher_pid
+    with _flusher_lock:
+        if _flusher_pid == os.getpid():
+            return
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_all_forever, name="funnel-flush", daemon=True).start()
 
 
 class Funnel:
     """Counts handled texts into the funnel's hourly buckets (see the module docstring)."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, flush_s: float = 1.0):
         self.store = store
+        #: Seconds between background writes; 0 writes only on `flush()`.
+        self.flush_s = flush_s
+        self.flushed_at = time.monotonic()
+        self._pending: Counter = Counter()
+        self._lock = threading.Lock()
+        _funnels.add(self)
 
     def add_text(self, at: dt.datetime, campaign: str | None, poster: str | None, outcome: str) -> None:
         """Count one handled text; never raises (the reply matters more than its count)."""
         if outcome in NOT_A_NEW_TEXT:
             return
         try:
-            counts = Counter({(funnel_hour(at), funnel_field(campaign or "", poster or NO_POSTER, outcome)): 1})
+            key = (funnel_hour(at), funnel_field(campaign or "", poster or NO_POSTER, outcome))
         except ValueError as exc:
             log.error("results funnel: text not counted: %s", exc)
             return
-        batch = _BATCH.get()
-        if batch is None:
-            self.write(counts)
-        else:
-            batch.update(counts)
+        with self._lock:
+            self._pending[key] += 1
+        _ensure_flusher()
 
-    def write(self, counts: Mapping[tuple[dt.datetime, str], int]) -> None:
-        """Write `counts`; a failure is logged, never raised (it may run after the response, or in a reply's path)."""
+    def waiting(self) -> int:
+        """Texts counted in this process and not written yet."""
+        with self._lock:
+            return sum(self._pending.values())
+
+    def flush(self) -> None:
+        """Write the counts added up so far, in one pipelined round trip. Never raises."""
+        with self._lock:
+            counts, self._pending = self._pending, Counter()
+            self.flushed_at = time.monotonic()
+        if not counts:
+            return
         try:
             self.store.count_funnel(dict(counts))
+            return
         except StoreUnavailable as exc:
-            log.error("results funnel: %d count(s) not stored: %s", sum(counts.values()), exc)
+            log.error("results funnel: %d count(s) not stored yet: %s", sum(counts.values()), exc)
         except Exception:
-            log.exception("results funnel: %d count(s) not stored", sum(counts.values()))
-
-    # -- batching within one web request
-
-    @staticmethod
-    def open_batch() -> None:
-        _BATCH.set(Counter())
-
-    @staticmethod
-    def take_batch() -> Counter:
-        """The counts batched since `open_batch` (and batching off again)."""
-        batch = _BATCH.get() or Counter()
-        _BATCH.set(None)
-        return batch
-
-
-def write_after_response(app) -> None:
-    """Batch each request's funnel counts and write them once the response is sent."""
-    from flask import Response
-
-    funnel = app.extensions["bot"].conversation.funnel
-
-    @app.before_request
-    def _open() -> None:
-        funnel.open_batch()
-
-    @app.after_request
-    def _write_on_close(response: Response) -> Response:
-        batch = funnel.take_batch()
-        if batch:
-            response.call_on_close(lambda: funnel.write(batch))
-        return response
-
-    @app.teardown_request
-    def _write_left_over(_exc) -> None:
-        batch = funnel.take_batch()  # after_request did not run (an unhandled error)
-        if batch:
-            funnel.write(batch)
+            log.exception("results funnel: %d count(s) not stored yet", sum(counts.values()))
+        with self._lock:  # keep them for the next write, within bounds
+            if len(self._pending) + len(counts) <= MAX_PENDING_FIELDS:
+                self._pending.update(counts)
+            else:
+                log.error("results funnel: %d count(s) dropped: too many waiting", sum(counts.values()))
 
 
 # -- reading

@@ -67,9 +67,9 @@ that same `finish`: consent costs no extra round trip. `Store.consent_log`
 reads the log back for `bot consent export`.
 
 The results funnel costs the text nothing on its way: the conversation hands
-each handled text to `results.Funnel`, which in a web request batches the
-counts and writes them with one pipelined `Store.count_funnel` after the
-response has been sent (see results.py). A scan's funnel count is written by
+each handled text to `results.Funnel`, which adds the counts up in memory
+and writes them with one pipelined `Store.count_funnel` a second (see
+results.py). A scan's funnel count is written by
 the scan's own script.
 
 Rate limits run on Redis's clock (``TIME`` inside the script), never the
