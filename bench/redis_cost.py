@@ -12,6 +12,7 @@ limit webhook pays (SET NX, then one EVALSHA), on the same connection class.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -84,6 +85,7 @@ def main() -> int:
         pool = redis.ConnectionPool.from_url(server.url, connection_class=CountingConnection)
         store = Store(redis.Redis(connection_pool=pool), prefix="bench")
         app = create_app(services=Services.build(settings, store=store))
+        logging.getLogger("bot").setLevel(logging.WARNING)  # one JSON line per webhook would flood the table
         client = app.test_client()
 
         def webhook(body: str, sender: str, sid: str | None = None) -> tuple[int, float, float]:
