@@ -88,6 +88,10 @@ class Program:
     max_segments: int = DEFAULT_MAX_SEGMENTS
     opt_out_confirmation: str = "auto"
 
+    def text(self, name: str, **context: Any) -> str:
+        """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered."""
+        return self.replies[name].render(program={"name": self.name}, **context)
+
     def confirms_opt_out(self, to: str) -> bool:
         """Whether the bot itself sends the one STOP/START confirmation for texts to number `to`."""
         if self.opt_out_confirmation == "auto":
@@ -300,6 +304,23 @@ def load_campaigns(path: str | Path) -> CampaignBook:
     return _Loader(path, text, data).load()
 
 
+class _Entry:
+    """One [[table]] entry under validation: its label, and the problems reported against it."""
+
+    def __init__(self, loader: "_Loader", table: str, index: int, raw: dict[str, Any], fields: set[str]):
+        self.loader, self.table, self.index = loader, table, index
+        self.label = f"[[{table}]] #{index + 1}"
+        if isinstance(raw.get("slug"), str):
+            self.label += f" ({raw['slug']})"
+        self.ok = True
+        for key in sorted(set(raw) - fields):
+            self.bad(key, f"unknown field {key!r}")
+
+    def bad(self, key: str | None, message: str) -> None:
+        self.ok = False
+        self.loader.problem(self.table, self.index, key, self.label, message)
+
+
 class _Loader:
     def __init__(self, path: Path, text: str, data: dict[str, Any]):
         self.path = path
@@ -470,21 +491,11 @@ class _Loader:
     # -- [[campaigns]]
 
     def _campaign(self, index: int, raw: Any, program: Program | None) -> Campaign | None:
-        label = f"[[campaigns]] #{index + 1}"
         if not isinstance(raw, dict):
-            self.problem("campaigns", index, None, label, "expected a table")
+            self.problem("campaigns", index, None, f"[[campaigns]] #{index + 1}", "expected a table")
             return None
-        if isinstance(raw.get("slug"), str):
-            label += f" ({raw['slug']})"
-        ok = True
-
-        def bad(key: str | None, message: str) -> None:
-            nonlocal ok
-            ok = False
-            self.problem("campaigns", index, key, label, message)
-
-        for key in sorted(set(raw) - CAMPAIGN_FIELDS):
-            bad(key, f"unknown field {key!r}")
+        entry = _Entry(self, "campaigns", index, raw, CAMPAIGN_FIELDS)
+        bad, label = entry.bad, entry.label
 
         slug = raw.get("slug")
         if not isinstance(slug, str) or not SLUG_RE.match(slug):
@@ -571,7 +582,7 @@ class _Loader:
             for key in LIMIT_FIELDS
             if key in raw
         }
-        if not ok or reply is None:
+        if not entry.ok or reply is None:
             return None
         for key, template in (("reply", reply), *extra_replies.items()):
             self.warn_if_long("campaigns", index, key, label, template.render(**context))
@@ -601,23 +612,13 @@ class _Loader:
             return ()
         by_slug = {c.slug: c for c in campaigns}
         posters: list[Poster] = []
-        for index, entry in enumerate(raw):
-            label = f"[[posters]] #{index + 1}"
-            if not isinstance(entry, dict):
-                self.problem("posters", index, None, label, "expected a table")
+        for index, table in enumerate(raw):
+            if not isinstance(table, dict):
+                self.problem("posters", index, None, f"[[posters]] #{index + 1}", "expected a table")
                 continue
-            if isinstance(entry.get("slug"), str):
-                label += f" ({entry['slug']})"
-            ok = True
-
-            def bad(key: str | None, message: str) -> None:
-                nonlocal ok
-                ok = False
-                self.problem("posters", index, key, label, message)
-
-            for key in sorted(set(entry) - POSTER_FIELDS):
-                bad(key, f"unknown field {key!r}")
-            slug, campaign, ref, headline = (entry.get(k) for k in ("slug", "campaign", "ref", "headline"))
+            entry = _Entry(self, "posters", index, table, POSTER_FIELDS)
+            bad = entry.bad
+            slug, campaign, ref, headline = (table.get(k) for k in ("slug", "campaign", "ref", "headline"))
             if not isinstance(slug, str) or not SLUG_RE.match(slug):
                 bad("slug", "expected a URL-safe slug: lower-case letters, digits and '-'")
             elif slug in by_slug:
@@ -631,14 +632,14 @@ class _Loader:
                 if not any(isinstance(c, dict) and c.get("slug") == campaign for c in self.data.get("campaigns", [])):
                     bad("campaign", f"no campaign with slug {campaign!r}")
                 else:
-                    ok = False
+                    entry.ok = False
             if not isinstance(ref, str) or not REF_RE.match(ref):
                 bad("ref", "expected a short reference of letters and digits with at least one digit, e.g. \"P7\"")
             elif any(p.campaign == campaign and normalize(p.ref) == normalize(ref) for p in posters):
                 bad("ref", f"ref {ref!r} is already used by another poster of campaign {campaign!r}")
             if headline is not None and (not isinstance(headline, str) or not headline.strip()):
                 bad("headline", "expected a non-empty text")
-            if ok:
+            if entry.ok:
                 posters.append(Poster(slug, campaign, ref.upper(), headline.strip() if headline else None))
         return tuple(posters)
 

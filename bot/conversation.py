@@ -159,7 +159,7 @@ class Conversation:
                 self.store.release(message.sid, message.sender)
             except StoreUnavailable:
                 pass
-            reply = Reply(self._program_text("error_reply"), "upstream_error")
+            reply = Reply(self.book.program.text("error_reply"), "upstream_error")
         self._log(message, reply, time.perf_counter() - started, upstream)
         return reply
 
@@ -195,7 +195,7 @@ class Conversation:
         if decision.status == "opted_out":
             return self._finish(message, Reply(None, "opted_out"))
         if decision.status == "limited":
-            text = self._program_text("limited_reply") if decision.notice else None
+            text = self.book.program.text("limited_reply") if decision.notice else None
             return self._finish(message, Reply(text, "limited", campaign.slug if campaign else None))
 
         if word is not None:
@@ -217,11 +217,11 @@ class Conversation:
         confirm = not answered_by_twilio and self.book.program.confirms_opt_out(message.to)
         raw = message.body.strip()[:32] or (message.opt_out_type or "")
         if word is ComplianceWord.STOP:
-            text = self._program_text("opt_out_reply") if confirm else None
+            text = self.book.program.text("opt_out_reply") if confirm else None
             return self._finish(message, Reply(text, "opt_out"), optout="out", word=raw,
                                 **self._consent(message, "opt_out", raw))
         if word is ComplianceWord.START:
-            text = self._program_text("opt_in_reply") if confirm else None
+            text = self.book.program.text("opt_in_reply") if confirm else None
             return self._finish(message, Reply(text, "opt_in"), optout="in", word=raw,
                                 **self._consent(message, "opt_in", raw))
         text = None if answered_by_twilio else self.book.program.help
@@ -244,9 +244,7 @@ class Conversation:
         if near is None:
             return self._finish(message, Reply(self.book.program.fallback, "unknown"))
         campaign, keyword = near
-        text = self.book.program.replies["near_miss_reply"].render(
-            program={"name": self.book.program.name}, keyword=keyword
-        )
+        text = self.book.program.text("near_miss_reply", keyword=keyword)
         return self._finish(message, Reply(text, "near_miss", campaign.slug))
 
     # -- campaigns
@@ -273,7 +271,7 @@ class Conversation:
             # Another text from this sender is asking Talon.One right now: wait for its code.
             code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug), deadline)
             if code is None:
-                return self._finish(message, Reply(self._program_text("busy_reply"), "busy", campaign.slug))
+                return self._finish(message, Reply(self.book.program.text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
             return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign))
 
@@ -325,12 +323,12 @@ class Conversation:
             log.error("late delivery for %s not queued: %s", campaign.slug, store_exc)
             return self._upstream_failed(message, campaign, exc)
         log.warning("campaign %s: %s; the code will be texted later", campaign.slug, exc)
-        return self._finish(message, Reply(self._program_text("pending_reply"), "pending", campaign.slug))
+        return self._finish(message, Reply(self.book.program.text("pending_reply"), "pending", campaign.slug))
 
     def _upstream_failed(self, message: InboundMessage, campaign: Campaign, exc: UpstreamError) -> Reply:
         level = logging.ERROR if isinstance(exc, UpstreamPermanent) else logging.WARNING
         log.log(level, "campaign %s: %s", campaign.slug, exc)
-        return self._finish(message, Reply(self._program_text("error_reply"), "upstream_error", campaign.slug))
+        return self._finish(message, Reply(self.book.program.text("error_reply"), "upstream_error", campaign.slug))
 
     # -- waiting on another request
 
@@ -368,10 +366,8 @@ class Conversation:
             return Reply(None, "busy")  # nothing more to a number that said STOP
         if campaign is None and word is None:
             return Reply(self.book.program.fallback, "unknown")
-        return Reply(self._program_text("busy_reply"), "busy", campaign.slug if campaign else None)
+        return Reply(self.book.program.text("busy_reply"), "busy", campaign.slug if campaign else None)
 
-    def _program_text(self, name: str) -> str:
-        return self.book.program.replies[name].render(program={"name": self.book.program.name})
 
     def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock) -> None:
         """The one line and the one count per text (metrics.py documents the counter)."""

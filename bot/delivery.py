@@ -119,14 +119,14 @@ class LateDelivery:
             except UpstreamRetryable as exc:
                 if attempt >= self.policy.max_attempts:
                     log.error("late delivery for %s gave up after %d tries: %s", job.slug, attempt, exc)
-                    return self._send_once(job, self._program_text("error_reply"))
+                    return self._send_once(job, self.book.program.text("error_reply"))
                 delay = max(exc.retry_in or 0.0, self.policy.retry_backoff.delay(attempt))
                 log.warning("late delivery for %s: %s; retry %d in %.1fs", job.slug, exc, attempt, delay)
                 self.store.retry_later(job.id, int(delay * 1000))
                 return False
             except UpstreamPermanent as exc:
                 log.error("late delivery for %s failed for good: %s", job.slug, exc)
-                return self._send_once(job, self._program_text("error_reply"))
+                return self._send_once(job, self.book.program.text("error_reply"))
             self.store.cache_code(job.sender, job.slug, code)
         return self._send_once(job, campaign.reply.render(**context, code=code))
 
@@ -162,9 +162,6 @@ class LateDelivery:
         self.store.mark_sent(job.sender, job.slug)
         log.info("late code for %s texted to %s", job.slug, mask(job.sender))
         return True
-
-    def _program_text(self, name: str) -> str:
-        return self.book.program.replies[name].render(program={"name": self.book.program.name})
 
 
 def start_in_thread(delivery: LateDelivery) -> threading.Event:

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.http import QuietServer
+from tests.support.http import LoopbackStub
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,11 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps({"StatusCode": status, "Error": message, "RequestUUID": str(uuid.uuid4())}).encode()
 
 
-class TalonStub:
+class TalonStub(LoopbackStub):
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.scripted: list[Response] = []
         self.latency = 0.0
-        self.release = threading.Event()  # set() to let stalled requests finish
         self.stall = False
         #: Random faults for soak runs: (probability, kind) with kind in 500, 429, garbage, slow.
         self.chaos: list[tuple[float, str]] = []
@@ -84,22 +83,7 @@ class TalonStub:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "TalonStub":
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def reset(self) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.http import QuietServer
+from tests.support.http import LoopbackStub
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,11 @@ def twilio_error(status: int, code: int, message: str) -> bytes:
                        "status": status}).encode()
 
 
-class TwilioStub:
+class TwilioStub(LoopbackStub):
     def __init__(self) -> None:
         self.messages: list[SentMessage] = []
         self.scripted: list[tuple[int, bytes]] = []
         self.stall = threading.Event()   # set() to make sends hang until release
-        self.release = threading.Event()
         self._lock = threading.Lock()
         stub = self
 
@@ -108,9 +107,7 @@ class TwilioStub:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def _json(self, m: SentMessage) -> dict:
         return {"sid": m.sid, "account_sid": m.account_sid, "to": m.to, "from": m.from_, "body": m.body,
@@ -118,19 +115,6 @@ class TwilioStub:
                 "date_created": format_datetime(m.sent_at, usegmt=True),
                 "date_sent": format_datetime(m.sent_at, usegmt=True), "api_version": "2010-04-01",
                 "uri": f"/2010-04-01/Accounts/{m.account_sid}/Messages/{m.sid}.json"}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "TwilioStub":
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
     def reset(self) -> None:
         with self._lock:
