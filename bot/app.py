@@ -18,7 +18,8 @@ from .outbound import SmsSender
 from .results import Funnel
 from .logs import configure_logging
 from .sandbox import SandboxIssuer
-from .store import BreakerPolicy, Store, connect
+from .limits import BreakerPolicy
+from .store import Store, connect
 from .talon import TalonClient
 from .upstream import UpstreamGuard
 

@@ -22,7 +22,7 @@ from .errors import CampaignFileError, Problem
 from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
 from .replies import ReplyTemplate, TemplateError
 from .segments import count_segments
-from .store import RateLimit
+from .limits import RateLimit
 
 Kind = Literal["coupon", "loyalty", "referral"]
 KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral")

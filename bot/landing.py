@@ -28,7 +28,7 @@ from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, Store
 from .phone import mask
 from .posters import PosterError, campaign_number, default_headline, display_number, footer_text, poster_keyword
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
-from .store import RateLimit
+from .limits import RateLimit
 
 log = logging.getLogger(__name__)
 

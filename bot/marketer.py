@@ -16,7 +16,8 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from . import results
 from .app import services_of
 from .errors import StoreUnavailable
-from .store import FUNNEL_RETENTION_DAYS, RateLimit
+from .limits import RateLimit
+from .store import FUNNEL_RETENTION_DAYS
 from .posters import ERROR_LEVELS, MEDIA_TYPES, MODES, PAPERS, PosterError, PosterOptions, layout, poster_content, render
 
 bp = Blueprint("marketer", __name__, url_prefix="/marketer")

@@ -88,6 +88,7 @@ import redis
 import redis.exceptions
 
 from .errors import StoreUnavailable
+from .limits import BreakerPolicy, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -315,23 +316,6 @@ STATS_TAG = "stats"
 FUNNEL_RETENTION_DAYS = 90
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """A GCRA limit: `burst` events at once, then `rate` per `per_seconds` on average."""
-
-    rate: int
-    per_seconds: float
-    burst: int
-
-    @property
-    def interval_ms(self) -> int:
-        return max(1, int(self.per_seconds * 1000 / self.rate))
-
-    @property
-    def window_ms(self) -> int:
-        return max(1, int(self.per_seconds * 1000))
-
-
 Status = Literal["replay", "in_flight", "opted_out", "limited", "ok", "issue", "wait"]
 
 
@@ -393,15 +377,6 @@ class Gate:
     probe: bool = False
     failures: int = 0
     retry_in_ms: int = 0
-
-
-@dataclass(frozen=True)
-class BreakerPolicy:
-    """Open after `failures` failed calls within `window_s`; stay open `cooldown_s`; then probe."""
-
-    failures: int = 5
-    window_s: float = 60.0
-    cooldown_s: float = 30.0
 
 
 class Store:

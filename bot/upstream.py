@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from .errors import StoreUnavailable, UpstreamPermanent, UpstreamRetryable
-from .store import BreakerPolicy, RateLimit, Store
+from .limits import BreakerPolicy, RateLimit
+from .store import Store
 
 log = logging.getLogger(__name__)
 
