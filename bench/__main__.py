@@ -395,7 +395,7 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
 
 def poster_times(repeats: int = 3) -> dict[str, tuple[float, float]]:
     """Seconds to make the example campaign's A4 poster, per format: (first call, median of the rest)."""
-    from bot.campaigns import load_campaigns
+    from bot.campaign_file import load_campaigns
     from bot.posters import PosterOptions, layout, poster_content, render
 
     book = load_campaigns(EXAMPLE_CAMPAIGNS_FILE)

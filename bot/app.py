@@ -9,7 +9,8 @@ from pathlib import Path
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from .campaigns import CampaignBook, load_campaigns
+from .campaign_file import load_campaigns
+from .campaigns import CampaignBook
 from .config import Settings
 from .conversation import Conversation, Issuer, Timing
 from .delivery import LateDelivery, WorkerPolicy, start_in_thread

@@ -48,7 +48,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .campaigns import load_campaigns
+    from .campaign_file import load_campaigns
 
     path = Path(args.file) if args.file else Settings.from_env().campaigns_file
     try:
@@ -108,7 +108,7 @@ def _consent_export(args: argparse.Namespace) -> int:
 
 
 def _poster(args: argparse.Namespace) -> int:
-    from .campaigns import load_campaigns
+    from .campaign_file import load_campaigns
     from .posters import PosterError, PosterOptions, format_of, layout, poster_content, render
 
     settings = Settings.from_env()

@@ -26,7 +26,7 @@ from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
 from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, StoreUnavailable
 from .phone import mask
-from .posters import PosterError, campaign_number, default_headline, display_number, footer_text, poster_keyword
+from .posters import campaign_number, wording
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
 from .limits import RateLimit
 
@@ -122,34 +122,20 @@ def _resolve(slug: str) -> tuple[Services, Campaign, Poster | None]:
     return services, *found
 
 
-def landing_keyword(campaign: Campaign) -> str:
-    """The keyword shown and prefilled: the poster's (plain ASCII) one, else the campaign's first."""
-    try:
-        return poster_keyword(campaign)
-    except PosterError:
-        return campaign.keywords[0]
-
-
 def _page(services: Services, campaign: Campaign, poster: Poster | None, form: FormState, status: int = 200) -> Response:
     book = services.book
-    number = campaign_number(book, campaign)
-    keyword = landing_keyword(campaign)
-    body = f"{keyword} {poster.ref}" if poster else keyword
-    try:
-        footer = footer_text(book, number)
-    except PosterError:
-        footer = book.program.help
+    words = wording(book, campaign, poster, printed=False)  # the poster's words, on screen
     slug = poster.slug if poster else campaign.slug
     window = campaign.window(dt.datetime.now(dt.timezone.utc))
     html = render_template(
         "landing.html",
         program=book.program,
-        headline=(poster.headline if poster else None) or campaign.headline or default_headline(book, campaign),
-        keyword=keyword,
-        body=body,
-        number=display_number(number),
-        sms_href=sms_link(number, body, request.headers.get("User-Agent")),
-        footer=footer,
+        headline=words.headline,
+        keyword=words.keyword,
+        body=words.body,
+        number=words.shown_number,
+        sms_href=sms_link(words.number, words.body, request.headers.get("User-Agent")),
+        footer=words.footer,
         form=form,
         form_enabled=services.sms is not None and window == "open",
         window=window,
@@ -217,10 +203,9 @@ def text_me(slug: str) -> Response:
         form.errors["form"] = "Too many requests. Please wait a while, or text the keyword yourself."
         return _page(services, campaign, poster, form, 429)
 
-    keyword = landing_keyword(campaign)
     message = InboundMessage(
         sid="WEB" + secrets.token_hex(16), sender=phone, to=number,
-        body=f"{keyword} {poster.ref}" if poster else keyword, channel="web",
+        body=wording(services.book, campaign, poster, printed=False).body, channel="web",
     )
     reply = services.conversation.handle(message)
     outcome = "sent" if reply.text else "silent"  # None: opted out or silenced; the page says the same

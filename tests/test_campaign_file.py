@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.campaigns import load_campaigns
+from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from tests.conftest import CAMPAIGNS
 

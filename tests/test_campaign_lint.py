@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import create_app
-from bot.campaigns import load_campaigns
+from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.keywords import one_edit_apart
 from tests.conftest import CAMPAIGNS, sign, twilio_form

@@ -220,7 +220,7 @@ def test_the_campaign_upstream_budget_protects_talon_one(settings, backend, talo
 
 
 def test_bad_limit_configuration_is_refused_with_its_place(tmp_path):
-    from bot.campaigns import load_campaigns
+    from bot.campaign_file import load_campaigns
     from bot.errors import CampaignFileError
 
     path = tmp_path / "c.toml"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.campaigns import load_campaigns
+from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.posters import (
     PT_PER_MM, QUIET_ZONE, PosterError, PosterOptions, layout, make_qr, poster_content, render,

@@ -1,0 +1,90 @@
+"""The values a campaign file's fields hold: each parser reports through `bad(message)` and
+returns None (or nothing) for a value it refused, so the loader can go on and report the rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import phonenumbers
+
+from .campaigns import SHORT_CODE_RE
+from .limits import RateLimit
+from .replies import ReplyTemplate, TemplateError
+
+
+def parse_limit(raw: Any, bad, *, may_disable: bool = True) -> RateLimit | None:
+    """`{ rate = 20, per_seconds = 3600, burst = 5 }`, or (in [program]) `false` for no limit."""
+    if raw is False and may_disable:
+        return None
+    shape = "expected false or a table { rate = N, per_seconds = S, burst = B }"
+    if not isinstance(raw, dict):
+        bad(shape)
+        return None
+    unknown = set(raw) - {"rate", "per_seconds", "burst"}
+    if unknown:
+        bad(f"unknown field(s) {sorted(unknown)}: {shape}")
+        return None
+    rate, per_seconds, burst = raw.get("rate"), raw.get("per_seconds"), raw.get("burst", 1)
+    for name, value in (("rate", rate), ("burst", burst)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            bad(f"{name} must be a whole number of at least 1, got {value!r}")
+            return None
+    if not isinstance(per_seconds, (int, float)) or isinstance(per_seconds, bool) or per_seconds <= 0:
+        bad(f"per_seconds must be a positive number, got {per_seconds!r}")
+        return None
+    return RateLimit(rate=rate, per_seconds=float(per_seconds), burst=burst)
+
+
+def parse_numbers(raw: Any, bad, *, required: bool) -> tuple[str, ...]:
+    if raw is None and not required:
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(n, str) for n in raw):
+        bad("expected a non-empty list of numbers in E.164 (+15005550006) or short codes")
+        return ()
+    numbers: list[str] = []
+    for number in raw:
+        if SHORT_CODE_RE.match(number):
+            numbers.append(number)
+            continue
+        try:
+            parsed = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not number.startswith("+") or not phonenumbers.is_possible_number(parsed):
+            bad(f"{number!r} is neither an E.164 number nor a short code")
+            continue
+        numbers.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return tuple(numbers)
+
+
+def parse_template(source: Any, context: dict[str, Any], bad) -> ReplyTemplate | None:
+    if not isinstance(source, str) or not source.strip():
+        bad("expected a non-empty reply text")
+        return None
+    try:
+        template = ReplyTemplate(source)
+        template.render(**context)
+    except TemplateError as exc:
+        bad(f"template does not render: {exc}")
+        return None
+    return template
+
+
+def parse_datetime(raw: Any, bad) -> dt.datetime | None:
+    if raw is None:
+        return None
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            bad(f"not a date-time: {raw!r} (write 2026-03-01T00:00:00Z)")
+            return None
+    if not isinstance(value, dt.datetime):
+        bad(f"expected a date-time with a time zone, got {raw!r}")
+        return None
+    if value.tzinfo is None:
+        bad(f"{value.isoformat()} has no time zone: add Z or an offset such as +01:00")
+        return None
+    return value
