@@ -33,11 +33,6 @@ def campaigns_text() -> str:
 
 
 @pytest.fixture
-def services(app):
-    return app.extensions["bot"]
-
-
-@pytest.fixture
 def clock(services) -> Clock:
     clock = Clock(dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc))
     services.conversation.clock = clock
