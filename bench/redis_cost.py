@@ -26,7 +26,7 @@ import redis  # noqa: E402
 from redis.connection import Connection  # noqa: E402
 
 from bot import Settings, create_app  # noqa: E402
-from bot.app import Services  # noqa: E402
+from bot.services import Services  # noqa: E402
 from bot.store import Store  # noqa: E402
 from tests.conftest import CAMPAIGNS, sign, twilio_form  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402

@@ -15,7 +15,7 @@ from .errors import CampaignFileError, ConfigError
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .app import Services
+    from .services import Services
     from .conversation import InboundMessage
 
     services = Services.build(Settings.from_env())
@@ -33,7 +33,7 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .app import Services
+    from .services import Services
     from .logs import configure_logging
 
     configure_logging()
@@ -70,7 +70,7 @@ CONSENT_COLUMNS = ("number", "number_hash", "event", "at", "word", "campaign", "
 
 
 def _consent_export(args: argparse.Namespace) -> int:
-    from .app import Services
+    from .services import Services
     from .phone import hash_sender
 
     services = Services.build(Settings.from_env())
@@ -134,7 +134,7 @@ def _poster(args: argparse.Namespace) -> int:
 
 
 def _scans(args: argparse.Namespace) -> int:
-    from .app import Services
+    from .services import Services
 
     services = Services.build(Settings.from_env())
     if services.settings.embedded_store:

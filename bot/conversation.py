@@ -18,24 +18,23 @@ the consent log with the reply's own `Store.finish` call.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 import logging
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Mapping, Protocol
+from typing import Any, Callable, Literal
 
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
+from .issuing import Issuer, issue, read_balance
+from .jobs import LateJob
 from .metrics import UpstreamClock, count_text, start_upstream_clock
-from .phone import hash_sender, mask, to_e164
+from .phone import hash_sender, mask
 from .results import Funnel
 from .scans import attribute_text
 from .store import ConsentEvent, Decision, Issuance, Store
-from .talon import Coupon, LoyaltyBalance, Referral
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -44,18 +43,6 @@ Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
     "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "near_miss", "pending",
 ]
-
-
-class Issuer(Protocol):
-    """Talon.One's client or the sandbox: the same three calls."""
-
-    def coupon(self, *, application_id: int, campaign_id: int, external_campaign_id: str, identifier: str,
-               extra: Mapping[str, Any] | None = None, timeout: float | None = None) -> Coupon: ...
-
-    def referral(self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None,
-                 timeout: float | None = None) -> Referral: ...
-
-    def loyalty(self, *, loyalty_program_id: int, profile: str, timeout: float | None = None) -> LoyaltyBalance: ...
 
 
 @dataclass(frozen=True)
@@ -81,27 +68,6 @@ class Reply:
     code: str | None = field(default=None, repr=False)
     #: The poster the text came from ("SAVE P7"): a [[posters]] slug, "unlisted", or None.
     poster: str | None = None
-
-
-@dataclass(frozen=True)
-class LateJob:
-    """A code to text later: one job per sender and campaign, however often they text meanwhile."""
-
-    slug: str
-    sender: str
-    to: str
-    sid: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.slug}|{self.sender}"
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> "LateJob":
-        return cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -276,17 +242,10 @@ class Conversation:
             return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign))
 
         token = issuance.lock_token if issuance else None
-        profile = to_e164(message.sender) or message.sender
-        budget = campaign.upstream_limit or self.book.program.upstream_limit
+        program = self.book.program
         try:
             if campaign.kind == "loyalty":
-                balance = self.guard.call(
-                    campaign.slug, budget,
-                    lambda timeout: self.issuer.loyalty(
-                        loyalty_program_id=campaign.loyalty_program_id, profile=profile, timeout=timeout
-                    ),
-                    deadline=deadline,
-                )
+                balance = read_balance(self.issuer, self.guard, program, campaign, message.sender, deadline=deadline)
                 text = campaign.reply.render(
                     **context, balance=_points(balance.balance), tier=balance.tier,
                     points_to_next_tier=_points(balance.points_to_next_tier),
@@ -294,10 +253,7 @@ class Conversation:
                 return self._finish(
                     message, Reply(text, "loyalty", campaign.slug), **self._served(message, campaign)
                 )
-            code = self.guard.call(
-                campaign.slug, budget, lambda timeout: issue_code(self.issuer, campaign, profile, timeout),
-                deadline=deadline,
-            )
+            code = issue(self.issuer, self.guard, program, campaign, message.sender, deadline=deadline)
         except UpstreamError as exc:
             if token:
                 self.store.unlock(message.sender, campaign.slug, token)
@@ -388,19 +344,6 @@ class Conversation:
             },
         )
         self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
-
-
-def issue_code(issuer: Issuer, campaign: Campaign, profile: str, timeout: float | None = None) -> str:
-    """Ask the issuer for this sender's code of a coupon or referral campaign (create or retrieve)."""
-    if campaign.kind == "referral":
-        return issuer.referral(campaign_id=campaign.campaign_id, advocate=profile, timeout=timeout).code
-    return issuer.coupon(
-        application_id=campaign.application_id,
-        campaign_id=campaign.campaign_id,
-        external_campaign_id=campaign.external_campaign_id,
-        identifier=campaign.identifier_for(profile),
-        timeout=timeout,
-    ).code
 
 
 def _points(value: float | None) -> str | None:

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 
 from .campaigns import CampaignBook
-from .conversation import Issuer, LateJob, issue_code
 from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
@@ -27,8 +26,10 @@ from .errors import (
     UpstreamPermanent,
     UpstreamRetryable,
 )
+from .issuing import Issuer, issue
+from .jobs import LateJob
 from .outbound import SmsSender
-from .phone import mask, to_e164
+from .phone import mask
 from .store import Store
 from .upstream import Backoff, UpstreamGuard
 
@@ -109,13 +110,9 @@ class LateDelivery:
         context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
         code = self.store.cached_code(job.sender, job.slug)
         if code is None:
-            profile = to_e164(job.sender) or job.sender
-            budget = campaign.upstream_limit or self.book.program.upstream_limit
             try:
-                code = self.guard.call(
-                    job.slug, budget, lambda timeout: issue_code(self.issuer, campaign, profile, timeout),
-                    deadline=time.monotonic() + self.policy.job_budget_s,
-                )
+                code = issue(self.issuer, self.guard, self.book.program, campaign, job.sender,
+                             deadline=time.monotonic() + self.policy.job_budget_s)
             except UpstreamRetryable as exc:
                 if attempt >= self.policy.max_attempts:
                     log.error("late delivery for %s gave up after %d tries: %s", job.slug, attempt, exc)

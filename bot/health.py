@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
-from .app import services_of
 from .errors import StoreUnavailable
+from .services import services_of
 from .metrics import BREAKER, BREAKER_STATES, QUEUED, exposition
 
 bp = Blueprint("health", __name__)
@@ -18,7 +18,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    services = services_of(current_app)
+    services = services_of()
     checks = {
         "store": services.store.ping(),
         "campaigns": bool(services.book.campaigns),
@@ -35,7 +35,7 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    services = services_of(current_app)
+    services = services_of()
     try:
         state = services.store.breaker_state()
         QUEUED.set(services.store.queued())

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import phonenumbers
-from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
-from .app import Services, services_of
 from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
 from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, StoreUnavailable
@@ -29,6 +28,8 @@ from .phone import mask
 from .posters import campaign_number, wording
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
 from .limits import RateLimit
+from .services import Services, services_of
+from .web import client_address, client_hash, form_secret, private_page
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,6 @@ def sms_link(number: str, body: str, user_agent: str | None) -> str:
     return f"sms:{number}{separator}body={quote(body, safe='')}"
 
 
-def form_secret(app: Flask) -> str:
-    """BOT_SECRET; in the all-embedded demo (no secret) a random one for this process."""
-    services = services_of(app)
-    if services.settings.bot_secret:
-        return services.settings.bot_secret
-    return app.extensions.setdefault("landing_demo_secret", secrets.token_hex(32))
-
-
 def _sign(secret: str, slug: str, issued: int) -> str:
     return hmac.new(secret.encode(), f"landing-form:{slug}:{issued}".encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -73,20 +66,6 @@ def csrf_valid(secret: str, slug: str, token: str, now: float | None = None) -> 
     issued = int(issued_text)
     age = (now if now is not None else time.time()) - issued
     return 0 <= age <= FORM_TTL_S and hmac.compare_digest(signature, _sign(secret, slug, issued))
-
-
-def client_address() -> str:
-    """The client's IP: behind TRUSTED_PROXY_HOPS proxies, the address the nearest trusted one saw."""
-    hops = services_of(current_app).settings.trusted_proxy_hops
-    if hops:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.remote_addr or ""
-
-
-def client_hash(secret: str, address: str) -> str:
-    return hmac.new(secret.encode(), f"web-client:{address}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
 def parse_phone(raw: str, near: str) -> str | None:
@@ -115,7 +94,7 @@ class FormState:
 
 
 def _resolve(slug: str) -> tuple[Services, Campaign, Poster | None]:
-    services = services_of(current_app)
+    services = services_of()
     found = services.book.resolve(slug)
     if found is None:
         abort(404, description="This QR code is not (or no longer) in use. Check the poster for the number to text.")
@@ -140,7 +119,7 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
         form_enabled=services.sms is not None and window == "open",
         window=window,
         starts_at=campaign.starts_at,
-        csrf=csrf_token(form_secret(current_app), slug),
+        csrf=csrf_token(form_secret(), slug),
         action=f"/q/{slug}",
     )
     return Response(html, status=status, mimetype="text/html")
@@ -148,14 +127,7 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
 
 @bp.after_request
 def no_store(response: Response) -> Response:
-    # A cached landing page would hide repeat scans, and the form carries a token.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    )
-    return response
+    return private_page(response)
 
 
 @bp.get("/q/<slug>")
@@ -163,7 +135,7 @@ def scan(slug: str) -> Response:
     services, campaign, poster = _resolve(slug)
     if request.method == "GET":  # Flask answers HEAD with this view too: HEAD is never counted
         record_scan(
-            services.store, form_secret(current_app), campaign, poster.slug if poster else NO_POSTER,
+            services.store, form_secret(), campaign, poster.slug if poster else NO_POSTER,
             client_address(), request.headers.get("User-Agent"), slug.lower(),
         )
     return _page(services, campaign, poster, FormState())
@@ -172,7 +144,7 @@ def scan(slug: str) -> Response:
 @bp.post("/q/<slug>")
 def text_me(slug: str) -> Response:
     services, campaign, poster = _resolve(slug)
-    secret = form_secret(current_app)
+    secret = form_secret()
     form = FormState(phone=request.form.get("phone", "")[:40], consent=request.form.get("consent") == "yes")
     if services.sms is None:
         abort(404, description="Texting codes from this page is not enabled.")

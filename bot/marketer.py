@@ -11,13 +11,14 @@ import datetime as dt
 import hmac
 from functools import wraps
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from . import results
-from .app import services_of
 from .errors import StoreUnavailable
 from .limits import RateLimit
 from .store import FUNNEL_RETENTION_DAYS
+from .services import services_of
+from .web import client_address, client_hash, form_secret, private_page
 from .posters import ERROR_LEVELS, MEDIA_TYPES, MODES, PAPERS, PosterError, PosterOptions, layout, poster_content, render
 
 bp = Blueprint("marketer", __name__, url_prefix="/marketer")
@@ -30,7 +31,7 @@ FAILED_LOGINS = RateLimit(rate=1, per_seconds=60, burst=10)
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        password = services_of(current_app).settings.marketer_password
+        password = services_of().settings.marketer_password
         if not password:
             abort(404, description="The marketer page is disabled: set MARKETER_PASSWORD to enable it.")
         auth = request.authorization
@@ -47,11 +48,9 @@ def login_required(view):
 
 def _may_try_again() -> bool:
     """Count one wrong password for this client (a salted hash of its address); False once over the limit."""
-    from .landing import client_address, client_hash, form_secret
-
-    store = services_of(current_app).store
+    store = services_of().store
     try:
-        return store.allow(store.bucket_key("marketer-login", client_hash(form_secret(current_app), client_address())),
+        return store.allow(store.bucket_key("marketer-login", client_hash(form_secret(), client_address())),
                            FAILED_LOGINS)
     except StoreUnavailable:
         return False
@@ -59,13 +58,7 @@ def _may_try_again() -> bool:
 
 @bp.after_request
 def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-        "frame-ancestors 'none'"
-    )
-    return response
+    return private_page(response, images=True)
 
 
 def _options() -> tuple[str, PosterOptions]:
@@ -74,7 +67,7 @@ def _options() -> tuple[str, PosterOptions]:
         distance = float(args.get("distance", "1") or "1")
     except ValueError:
         raise PosterError(f"distance: expected a number of metres, got {args.get('distance')!r}") from None
-    slug = args.get("slug") or services_of(current_app).book.campaigns[0].slug
+    slug = args.get("slug") or services_of().book.campaigns[0].slug
     options = PosterOptions(
         paper=args.get("paper", "A4"), distance_m=distance, error=args.get("error", "M"),
         mode=args.get("mode", "direct"), ref=(args.get("ref") or "").strip() or None,
@@ -85,7 +78,7 @@ def _options() -> tuple[str, PosterOptions]:
 @bp.get("/")
 @login_required
 def page() -> Response:
-    services = services_of(current_app)
+    services = services_of()
     slug, options = _options()
     error = None
     content = None
@@ -112,7 +105,7 @@ def page() -> Response:
 def poster(fmt: str) -> Response:
     if fmt not in MEDIA_TYPES:
         abort(404)
-    services = services_of(current_app)
+    services = services_of()
     try:
         slug, options = _options()
         content = poster_content(services.book, slug, options, public_base_url=services.settings.public_base_url)
@@ -131,7 +124,7 @@ def poster(fmt: str) -> Response:
 
 
 def _results() -> tuple[results.Results | None, str | None]:
-    services = services_of(current_app)
+    services = services_of()
     try:
         period = results.period_from(request.args, dt.datetime.now(dt.timezone.utc))
     except results.PeriodError as exc:
@@ -143,7 +136,7 @@ def _results() -> tuple[results.Results | None, str | None]:
 @bp.get("/results")
 @login_required
 def results_page() -> Response:
-    services = services_of(current_app)
+    services = services_of()
     try:
         found, error = _results()
     except StoreUnavailable:

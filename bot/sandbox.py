@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from typing import Any, Mapping
 
-from .talon import Coupon, LoyaltyBalance, Referral
+from .issuing import Coupon, LoyaltyBalance, Referral
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +40,12 @@ class SandboxIssuer:
         campaign_id: int,
         external_campaign_id: str,
         identifier: str,
-        extra: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Coupon:
         return Coupon(code=_code("DEMO", application_id, campaign_id, identifier))
 
     def referral(
-        self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None, timeout: float | None = None
+        self, *, campaign_id: int, advocate: str, timeout: float | None = None
     ) -> Referral:
         return Referral(code=_code("REF", campaign_id, advocate))
 

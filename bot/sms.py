@@ -6,12 +6,12 @@ import hmac
 import logging
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 
-from .app import services_of
 from .conversation import InboundMessage
 from .phone import mask
+from .services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def signed_url() -> str:
     Behind a proxy, Flask sees http://internal-host; Twilio signed the public
     https URL. The raw query string keeps Twilio's own percent-encoding.
     """
-    base = services_of(current_app).settings.public_base_url
+    base = services_of().settings.public_base_url
     if not base:
         return request.url
     query = request.query_string.decode("latin-1")
@@ -73,7 +73,7 @@ def twiml(text: str | None) -> Response:
 
 @bp.post("/sms")
 def inbound_sms() -> Response:
-    services = services_of(current_app)
+    services = services_of()
     settings = services.settings
     if settings.twilio_auth_token:
         signature = request.headers.get("X-Twilio-Signature", "")

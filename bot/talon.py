@@ -10,41 +10,18 @@ the code in ``Value``, camelCase referral and loyalty responses, and errors as
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import httpx
 
 from .errors import UpstreamPermanent, UpstreamRetryable
+from .issuing import Coupon, LoyaltyBalance, Referral
 from .metrics import upstream_call
 
 log = logging.getLogger(__name__)
 
 #: Statuses worth retrying with the same identifier; the rest of 4xx are permanent.
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
-
-
-@dataclass(frozen=True)
-class Coupon:
-    code: str
-    id: int | None = None
-    expiry_date: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class LoyaltyBalance:
-    balance: float
-    pending: float | None = None
-    tier: str | None = None
-    points_to_next_tier: float | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Referral:
-    code: str
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 class TalonClient:
@@ -94,7 +71,6 @@ class TalonClient:
         campaign_id: int,
         external_campaign_id: str,
         identifier: str,
-        extra: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Coupon:
         """Create the coupon for `identifier`, or retrieve the one already created for it."""
@@ -103,23 +79,22 @@ class TalonClient:
             "campaignId": campaign_id,
             "externalCampaignId": external_campaign_id,
             "identifier": identifier,
-            **(extra or {}),
         }
         body = self._get("/customer_engagement/coupon", params, dry_run=self.dry_run, timeout=timeout)
         code = body.get("Value")
         if not isinstance(code, str) or not code.strip():
             raise UpstreamRetryable("Talon.One coupon response has no Value", status=200)
-        return Coupon(code=code.strip(), id=body.get("ID"), expiry_date=body.get("ExpiryDate"), raw=body)
+        return Coupon(code=code.strip())
 
     def referral(
-        self, *, campaign_id: int, advocate: str, extra: Mapping[str, Any] | None = None, timeout: float | None = None
+        self, *, campaign_id: int, advocate: str, timeout: float | None = None
     ) -> Referral:
-        params = {"campaignId": campaign_id, "advocateProfileIntegrationId": advocate, **(extra or {})}
+        params = {"campaignId": campaign_id, "advocateProfileIntegrationId": advocate}
         body = self._get("/customer_engagement/referral", params, dry_run=self.dry_run, timeout=timeout)
         code = body.get("code")
         if not isinstance(code, str) or not code.strip():
             raise UpstreamRetryable("Talon.One referral response has no code", status=200)
-        return Referral(code=code.strip(), raw=body)
+        return Referral(code=code.strip())
 
     def loyalty(self, *, loyalty_program_id: int, profile: str, timeout: float | None = None) -> LoyaltyBalance:
         params = {"profileIntegrationId": profile, "loyaltyProgramId": loyalty_program_id}
@@ -132,10 +107,8 @@ class TalonClient:
         tier = ledger.get("currentTier") if isinstance(ledger.get("currentTier"), dict) else {}
         return LoyaltyBalance(
             balance=balance,
-            pending=ledger.get("pendingBalance"),
             tier=tier.get("name"),
             points_to_next_tier=ledger.get("pointsToNextTier"),
-            raw=body,
         )
 
     # -- transport

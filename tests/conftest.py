@@ -10,6 +10,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bot import Settings, create_app
+from bot.services import Services, services_of
 from tests.support.redis_server import RedisCluster, RedisServer
 from tests.support.talon_stub import TalonStub
 from tests.support.twilio_stub import TwilioStub
@@ -148,8 +149,13 @@ def app(settings: Settings):
     app = create_app(settings)
     app.config["TESTING"] = True
     yield app
-    services = app.extensions["bot"]
-    services.issuer.close()
+    services_of(app).issuer.close()
+
+
+@pytest.fixture
+def services(app) -> Services:
+    """The app's wired services (store, conversation, issuer, ...)."""
+    return services_of(app)
 
 
 @pytest.fixture

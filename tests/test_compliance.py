@@ -33,11 +33,6 @@ def campaigns_text() -> str:
 
 
 @pytest.fixture
-def services(app):
-    return app.extensions["bot"]
-
-
-@pytest.fixture
 def clock(services) -> Clock:
     clock = Clock(dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc))
     services.conversation.clock = clock
@@ -214,7 +209,7 @@ def test_nothing_served_means_no_opt_in_source(text, talon, services):
 
 
 def test_consent_events_older_than_the_retention_are_dropped(tmp_path, settings, talon):
-    from bot.app import Services
+    from bot.services import Services
     from bot.conversation import InboundMessage
 
     path = tmp_path / "retention.toml"
@@ -314,7 +309,7 @@ def test_consent_log_and_export_on_a_cluster(settings, talon, campaigns_file, re
     # Senders hash to different slots, so the export must SCAN every master.
     import dataclasses
 
-    from bot.app import Services
+    from bot.services import Services
     from bot.conversation import InboundMessage
 
     services = Services.build(dataclasses.replace(settings, redis_url=redis_cluster_url, redis_cluster=True))

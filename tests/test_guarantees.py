@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bot import Settings, create_app
-from bot.app import Services
+from bot.services import Services
 from tests.conftest import CAMPAIGNS, new_sid, sign, twilio_form
 from tests.support.bot_process import BotProcess
 from tests.support.redis_server import RedisServer
@@ -125,7 +125,7 @@ class CrashOnce:
 
 
 def test_a_crashed_handler_releases_its_claim_so_the_retry_succeeds(settings, talon):
-    from bot.app import make_issuer
+    from bot.services import make_issuer
 
     issuer = CrashOnce(make_issuer(settings))
     client = create_app(services=Services.build(settings, issuer=issuer)).test_client()

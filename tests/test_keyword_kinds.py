@@ -21,9 +21,9 @@ NEW_YORK = dt.timezone(dt.timedelta(hours=-5))
 
 
 @pytest.fixture
-def clock(app) -> Clock:
+def clock(services) -> Clock:
     clock = Clock(dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc))
-    app.extensions["bot"].conversation.clock = clock
+    services.conversation.clock = clock
     return clock
 
 

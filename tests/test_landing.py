@@ -12,6 +12,7 @@ import pytest
 
 from bot import create_app
 from bot.landing import csrf_token, sms_link
+from bot.services import services_of
 from tests.conftest import ACCOUNT_SID, sign, twilio_form
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.twilio_stub import twilio_error
@@ -28,7 +29,7 @@ def qr_app(settings, tmp_path):
     app = create_app(dataclasses.replace(settings, campaigns_file=path))
     app.config["TESTING"] = True
     yield app
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 @pytest.fixture
@@ -37,11 +38,11 @@ def qr_client(qr_app):
 
 
 def stats(app) -> dict:
-    return app.extensions["bot"].store.poster_stats()
+    return services_of(app).store.poster_stats()
 
 
 def form_for(app, slug: str, **fields) -> dict:
-    secret = app.extensions["bot"].settings.bot_secret
+    secret = services_of(app).settings.bot_secret
     return {"csrf": csrf_token(secret, slug), "phone": CUSTOMER, "consent": "yes", **fields}
 
 
@@ -86,7 +87,7 @@ def test_no_ip_is_stored(qr_app, qr_client, redis_url):
     import redis
 
     qr_client.get("/q/spring", headers={"User-Agent": IPHONE}, environ_base={"REMOTE_ADDR": "203.0.113.77"})
-    store = qr_app.extensions["bot"].store
+    store = services_of(qr_app).store
     client = redis.Redis.from_url(redis_url)
     dump = b"".join(
         repr(client.dump(key)).encode() + key for key in client.scan_iter(match=f"{store.prefix}:*")
@@ -151,7 +152,7 @@ def test_the_form_texts_the_code_and_never_shows_it(qr_app, qr_client, twilio, t
     # The ticked box is the opt-in: the consent log records it as coming from the web page.
     import datetime as dt
 
-    store = qr_app.extensions["bot"].store
+    store = services_of(qr_app).store
     [event] = [e for e in store.consent_log(now=dt.datetime.now(dt.timezone.utc), retention_days=30) if e.sender == CUSTOMER]
     assert (event.event, event.campaign, event.channel, event.word) == ("opt_in_source", "spring", "web", "SAVE P7")
 
@@ -215,7 +216,7 @@ def test_behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for(settin
         for n in range(300, 307)
     ]
     assert codes == [200] * 7  # the per-client limit (5) applies per forwarded client, not to the router
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 def test_an_opted_out_number_gets_nothing_and_the_page_says_the_same(qr_app, qr_client, twilio):
@@ -234,7 +235,7 @@ def test_the_form_is_not_offered_without_twilio_credentials(settings, tmp_path):
     page = client.get("/q/spring", headers={"User-Agent": IPHONE}).get_data(as_text=True)
     assert 'id="tap"' in page and "text-me" not in page
     assert client.post("/q/spring", data={"phone": CUSTOMER}).status_code == 404
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 @pytest.mark.parametrize("window, notice", [
@@ -247,14 +248,14 @@ def test_a_closed_campaign_says_so_and_offers_no_form(settings, tmp_path, window
     app = create_app(dataclasses.replace(settings, campaigns_file=path))
     page = app.test_client().get("/q/spring", headers={"User-Agent": IPHONE}).get_data(as_text=True)
     assert notice in page and "text-me" not in page
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 def test_bot_scans_prints_the_summary(qr_app, qr_client, redis_url, talon):
     qr_client.get("/q/spring-harbour", headers={"User-Agent": IPHONE})
     form = twilio_form("SAVE H2", sender="+14155550199")
     qr_client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
-    settings = qr_app.extensions["bot"].settings
+    settings = services_of(qr_app).settings
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
     env = {**clean, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix, "TWILIO_AUTH_TOKEN": "t",
            "BOT_SECRET": "s", "CAMPAIGNS_FILE": str(settings.campaigns_file)}

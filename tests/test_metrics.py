@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import create_app
+from bot.services import services_of
 from tests.conftest import sign, twilio_form
 from tests.support.redis_server import free_port
 from tests.support.talon_stub import error_body
@@ -120,4 +121,4 @@ def test_timeouts_and_unreachable_upstream_have_their_own_status(settings, talon
     assert calls(before, after, "coupon", "200") == 0
     assert sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == "kcb_texts_total") == 2
     for app in (slow, down):
-        app.extensions["bot"].issuer.close()
+        services_of(app).issuer.close()

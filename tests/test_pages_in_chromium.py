@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError, sync_playwright
 
 from bot import create_app
+from bot.services import services_of
 from tests.support.browser import LiveServer, launch
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.decoders import raster, zxing
@@ -36,7 +37,7 @@ def live(settings, tmp_path):
     with LiveServer(app) as server:
         server.app = app
         yield server
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 @pytest.mark.parametrize("user_agent, href", [
@@ -146,7 +147,7 @@ def test_the_marketer_page_is_disabled_without_a_password(settings, tmp_path):
     response = app.test_client().get("/marketer/", headers={"Authorization": "Basic bTo="})
     assert response.status_code == 404
     assert "set MARKETER_PASSWORD" in response.get_data(as_text=True)
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 def test_a_tracked_poster_scanned_opens_the_landing_page_and_counts(browser, settings, tmp_path):
@@ -157,7 +158,7 @@ def test_a_tracked_poster_scanned_opens_the_landing_page_and_counts(browser, set
     path.write_text(WITH_POSTERS)
     with LiveServer(create_app(dataclasses.replace(settings, campaigns_file=path))) as server:
         app = server.server.app
-        book = app.extensions["bot"].book
+        book = services_of(app).book
         options = PosterOptions(mode="tracked")
         png = render(layout(poster_content(book, "spring-harbour", options, public_base_url=server.url), options), "png", dpi=100)
         scanned = zxing(raster(png, "png")).text
@@ -167,5 +168,5 @@ def test_a_tracked_poster_scanned_opens_the_landing_page_and_counts(browser, set
         assert page.goto(scanned).status == 200
         assert page.get_attribute("#tap", "href") == "sms:+15005550006&body=SAVE%20H2"
         context.close()
-        assert app.extensions["bot"].store.poster_stats()[("spring", "spring-harbour")]["scans"] == 1
-        app.extensions["bot"].issuer.close()
+        assert services_of(app).store.poster_stats()[("spring", "spring-harbour")]["scans"] == 1
+        services_of(app).issuer.close()

@@ -17,6 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from bot.conversation import InboundMessage
 from bot.results import COLUMNS, flush_all
+from bot.services import services_of
 from bot.store import FUNNEL_RETENTION_DAYS, funnel_hour
 from tests.conftest import SHOP_NUMBER, sign, twilio_form
 from tests.support.bot_process import wait_until
@@ -76,7 +77,7 @@ class Traffic:
         self.app, self.text, self.talon = app, text, talon
         self.now_hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
         self.clock = Clock(self.now_hour)
-        app.extensions["bot"].conversation.clock = self.clock
+        services_of(app).conversation.clock = self.clock
         self.replies: list[str] = []
 
     def send(self, body: str, sender: str, *, sid: str | None = None) -> str:
@@ -256,7 +257,7 @@ def manual_flush_app(settings):
 
     app = create_app(dataclasses.replace(settings, funnel_flush_s=0))
     yield app
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()
 
 
 def post_text(app, body: str, sender: str):
@@ -266,23 +267,23 @@ def post_text(app, body: str, sender: str):
 
 def test_the_counts_are_written_together_later_and_kept_90_days(manual_flush_app):
     app = manual_flush_app
-    store = app.extensions["bot"].store
+    store = services_of(app).store
     hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
-    app.extensions["bot"].conversation.clock = Clock(hour + dt.timedelta(minutes=1))
+    services_of(app).conversation.clock = Clock(hour + dt.timedelta(minutes=1))
     assert "Your Acme code" in post_text(app, "SAVE", SENDERS[0]).get_data(as_text=True)
-    app.extensions["bot"].conversation.handle(InboundMessage("SMsimulated", SENDERS[1], SHOP_NUMBER, "SAVE", "cli"))
+    services_of(app).conversation.handle(InboundMessage("SMsimulated", SENDERS[1], SHOP_NUMBER, "SAVE", "cli"))
     assert store.funnel_counts([hour])[hour] == {}  # not yet: the texts' replies did not wait for it
-    app.extensions["bot"].conversation.funnel.flush()
+    services_of(app).conversation.funnel.flush()
     assert store.funnel_counts([hour])[hour] == {("spring", "none", "issued"): 2}
     ttl = store.client.ttl(store.funnel_key(hour))
     expected_ttl = (hour + dt.timedelta(days=FUNNEL_RETENTION_DAYS) - dt.datetime.now(dt.timezone.utc)).total_seconds()
     assert abs(ttl - expected_ttl) <= 5
 
 
-def test_the_background_writer_writes_within_a_second_or_so(app, text):
-    store = app.extensions["bot"].store
+def test_the_background_writer_writes_within_a_second_or_so(services, text):
+    store = services.store
     hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
-    app.extensions["bot"].conversation.clock = Clock(hour + dt.timedelta(minutes=1))
+    services.conversation.clock = Clock(hour + dt.timedelta(minutes=1))
     text("SAVE", sender=SENDERS[2])
     wait_until(lambda: store.funnel_counts([hour])[hour] == {("spring", "none", "issued"): 1},
                timeout=10, what="the funnel's background write")
@@ -306,13 +307,13 @@ def test_a_repeat_texter_waits_for_two_round_trips_and_counts_cost_one_write_for
     during = answered - before  # the scripts' own commands are counted too
     assert during["evalsha"] == 2 * 3  # Store.begin, Store.finish per text
     assert during["hincrby"] == during["expireat"] == during["eval"] == 0  # not the funnel's count
-    app.extensions["bot"].conversation.funnel.flush()
+    services_of(app).conversation.funnel.flush()
     assert redis_commands(admin) - answered == Counter({"hincrby": 1, "expireat": 1})  # three texts, one pipeline
     admin.close()
 
 
-def test_no_phone_number_is_kept_in_the_stats(app, traffic):
-    store = app.extensions["bot"].store
+def test_no_phone_number_is_kept_in_the_stats(services, traffic):
+    store = services.store
     stats = list(store.client.scan_iter(match=store.stats_key("*")))
     assert any(b":funnel:" in key for key in stats)
     dump = []
@@ -342,11 +343,11 @@ def test_a_failing_stats_write_never_fails_a_text(app, settings, redis_url, capl
         response = post_text(limited, "SAVE", SENDERS[2])
         assert response.status_code == 200 and "Your Acme code" in response.get_data(as_text=True)
         with caplog.at_level("ERROR", logger="bot.results"):
-            limited.extensions["bot"].conversation.funnel.flush()
+            services_of(limited).conversation.funnel.flush()
         assert any("results funnel: 1 count(s) not stored yet" in r.getMessage() for r in caplog.records)
         # Kept for the next write: nothing is lost while Redis refuses.
-        assert limited.extensions["bot"].conversation.funnel.waiting() == 1
-        limited.extensions["bot"].issuer.close()
+        assert services_of(limited).conversation.funnel.waiting() == 1
+        services_of(limited).issuer.close()
     finally:
         admin.acl_deluser(user)
 
@@ -433,4 +434,4 @@ def test_the_funnel_on_a_redis_cluster(settings, redis_cluster_url):
     client.get("/q/spring", headers={"User-Agent": IPHONE}).close()
     rows = csv_rows(client.get("/marketer/results.csv?period=24h", headers=LOGIN).get_data(as_text=True))
     assert rows[("campaign", "spring", "")] == counts(scans=1, unique_scans=1, texts=1, issued=1)
-    app.extensions["bot"].issuer.close()
+    services_of(app).issuer.close()

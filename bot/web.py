@@ -1,0 +1,49 @@
+"""What every browser-facing page shares: the client's address, the form secret, the security headers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Flask, Response, current_app, request
+
+from .services import services_of
+
+
+def form_secret(app: Flask | None = None) -> str:
+    """BOT_SECRET; in the all-embedded demo (no secret) a random one for this process."""
+    app = app or current_app
+    settings = services_of(app).settings
+    if settings.bot_secret:
+        return settings.bot_secret
+    return app.extensions.setdefault("landing_demo_secret", secrets.token_hex(32))
+
+
+def client_address() -> str:
+    """The client's IP: behind TRUSTED_PROXY_HOPS proxies, the address the nearest trusted one saw."""
+    hops = services_of().settings.trusted_proxy_hops
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr or ""
+
+
+def client_hash(secret: str, address: str) -> str:
+    """A salted hash of a client's address: rate limits key on it, and no address is stored."""
+    return hmac.new(secret.encode(), f"web-client:{address}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def private_page(response: Response, *, images: bool = False) -> Response:
+    """The headers of every page: never cached (repeat scans stay visible, forms carry a token),
+    never indexed, no referrer, and nothing loaded but inline styles (and our own images if `images`)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    img_src = "img-src 'self'; " if images else ""
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'unsafe-inline'; {img_src}form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return response
