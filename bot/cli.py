@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
 
-    scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster")
+    scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster (the results' 90 days)")
     scans.set_defaults(run=_scans)
     return parser
 

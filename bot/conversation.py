@@ -170,7 +170,7 @@ class Conversation:
             return self._unknown(message)
         reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
-        return replace(reply, poster=attribute_text(self.book, self.store, campaign, match.rest))
+        return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
 
     # -- compliance words
 

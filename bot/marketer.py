@@ -87,6 +87,7 @@ def page() -> Response:
         layout(content, options)
     except PosterError as exc:
         error = str(exc)
+    services.conversation.funnel.flush()  # this process's latest counts, as the results page does
     try:
         stats = sorted(services.store.poster_stats().items())
     except StoreUnavailable:
