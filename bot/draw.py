@@ -39,6 +39,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import heapq
 import hmac
 import json
 import logging
@@ -180,11 +181,18 @@ def ranking_key(seed: str, public_value: str | None = None) -> bytes:
     return hashlib.sha256(key + public_value.encode("utf-8")).digest()
 
 
-def rank(seed: str, entries: Iterable[str], public_value: str | None = None) -> list[str]:
-    """Every entry in draw order: ascending HMAC-SHA256(ranking key, id), ties broken by the id."""
+def rank(seed: str, entries: Iterable[str], public_value: str | None = None, top: int | None = None) -> list[str]:
+    """The entries in draw order (only the first `top`, if given): ascending HMAC-SHA256(ranking key, id),
+    ties broken by the id."""
     key = ranking_key(seed, public_value)
-    # The score is 32 bytes, so score + id compares exactly as (score, id) does, without tuples.
-    return sorted(entries, key=lambda entry: hmac.digest(key, entry.encode("ascii"), "sha256") + entry.encode("ascii"))
+
+    def score(entry: str) -> bytes:
+        # The score is 32 bytes, so score + id compares exactly as (score, id) does, without tuples.
+        return hmac.digest(key, entry.encode("ascii"), "sha256") + entry.encode("ascii")
+
+    if top is None:
+        return sorted(entries, key=score)
+    return heapq.nsmallest(top, entries, key=score)
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,7 @@ class Draw:
 
     @functools.cached_property
     def ranking(self) -> list[str]:
+        """Every entry in draw order: the winners, then the reserve list. Computed when first needed."""
         return rank(self.seed, self.entries, self.public_value)
 
     @property
@@ -292,9 +301,8 @@ def reveal(
         raise DrawError(f"campaign {commitment.campaign}: the commitment named no public value, and one chosen "
                         "after the commit could have been picked for its result")
     ids = tuple(canonical.decode("ascii").splitlines())
-    ranking = rank(seed, ids, public_value)
-    draw = Draw(commitment, seed, public_value, _timestamp(at), ids, tuple(ranking[:winners]))
-    draw.__dict__["ranking"] = ranking  # cached_property's slot: no second ranking of a million entries
+    drawn = rank(seed, ids, public_value, top=winners)
+    draw = Draw(commitment, seed, public_value, _timestamp(at), ids, tuple(drawn))
     log.info("campaign %s: drew %d winners from %d entries", commitment.campaign, winners, count,
              extra={"campaign": commitment.campaign, "winners": winners, "entries": count})
     return draw
@@ -358,20 +366,25 @@ class _Verifier:
         entries = self.check_entries(document["entries"])
         seed = self.check_seed(document["seed"], commitment, digest_holds)
         if entries is not None:
-            self.check_entry_hash(entries, commitment, digest_holds)
+            self.check_entry_hash(document["entries"], commitment, digest_holds)
         if not digest_holds and not any(p.place.startswith("commitment.") for p in self.problems):
             self.note("commitment", "its SHA-256 does not match commitment_sha256: the campaign, committed_at "
                                     "or public_source (or commitment_sha256 itself) was edited")
         committed_at = self.check_public_value_and_times(document, commitment)
         if seed is None or entries is None:
             return
-        ranking = rank(seed, sorted(set(entries)), document["public_value"]
-                       if isinstance(document["public_value"], str) else None)
-        winners = self.check_winners(document, len(ranking), ranking)
+        public_value = document["public_value"] if isinstance(document["public_value"], str) else None
+        replacements = document["replacements"]
+        needed = len(document["winners"]) if isinstance(document["winners"], list) else 0
+        needed += len(replacements) if isinstance(replacements, list) else 0
+        # Only the ranks the file uses are needed: the winners and the replacements drawn after them.
+        ranking = rank(seed, entries, public_value, top=needed)
+        winners = self.check_winners(document, len(entries), ranking)
         if winners is not None:
             self.check_replacements(document["replacements"], winners, ranking, document["revealed_at"], committed_at)
 
     def check_entries(self, entries: object) -> list[str] | None:
+        """The file's entry ids in canonical order (noting where the file's own order is not), or None."""
         if not isinstance(entries, list) or not entries:
             self.note("entries", "must be a non-empty list of entry ids")
             return None
@@ -381,12 +394,13 @@ class _Verifier:
                                  f"the first {bad[0]!r}")
             return None
         for index, (before, after) in enumerate(zip(entries, entries[1:]), start=1):
-            if before == after:
-                self.note("entries", f"{after} appears more than once")
-                break
-            if before > after:
-                self.note("entries", f"not in the canonical ascending order (item {index + 1} sorts before item {index})")
-                break
+            if before >= after:
+                if before == after:
+                    self.note("entries", f"{after} appears more than once")
+                else:
+                    self.note("entries", f"not in the canonical ascending order (item {index + 1} sorts before "
+                                         f"item {index})")
+                return sorted(set(entries))
         return entries
 
     def check_seed(self, seed: object, commitment: Mapping, digest_holds: bool) -> str | None:
