@@ -110,7 +110,7 @@ _VERBS = frozenset({
     "basta", "cancelar", "cancela", "cancelen", "cancele", "anular", "anula", "detener", "detengan",
 })
 # Revoke only as the whole message (with filler): Spanish "para" is also "for", "alto" also "tall".
-_ALONE = frozenset({"para", "pare", "paren", "parar", "alto", "baja", "enough", "spam"})
+_ALONE = frozenset({"para", "pare", "paren", "parar", "alto", "baja", "enough", "spam", "remove", "delete"})
 # Words that add nothing to a stop verb: "Stop please", "STOP STOP", "I said stop", "para ya".
 _FILLER = frozenset({
     "please", "pls", "plz", "plez", "plse", "now", "right", "away", "asap", "immediately", "thanks", "thank",
@@ -171,7 +171,10 @@ _PHRASES: tuple[tuple[int, tuple[frozenset[str], ...]], ...] = (
     (0, (S({"fuck", "f", "piss", "screw", "buzz"}), S({"off", "you", "u"}))),
     (1, (S({"dont", "never"}), _CONTACT)),  # "don't text me", "never message me again"
     (1, (S({"do", "please", "pls"}), S({"not"}), _CONTACT)),
-    (2, (S({"dont", "never", "not"}), S({"want", "need", "wanna"}), _MESSAGING | S({"any", "more", "these", "your"}))),
+    (2, (S({"dont", "never", "not"}), S({"want", "need", "wanna", "wish"}),
+         _MESSAGING | S({"any", "more", "these", "this", "your"}))),
+    (0, (S({"enough"}), _MESSAGING)),
+    (1, (S({"no"}), S({"interesa", "interesan"}))),  # "no me interesa"
     (2, (S({"no"}), S({"quiero", "queremos", "quiere", "deseo", "necesito"}),
          S({"mas", "recibir", "mensajes", "textos", "nada", "esto", "sus", "estos", "sms", "que", "promociones"}))),
     (1, (S({"no"}), _CONTACT_ES)),  # "no me escribas", "no molesten"
