@@ -320,7 +320,7 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
         if path.cached:
             # A repeat texter: what the bot stored when it issued the first code (the code, and the
             # consent log's opt-in source), written by the same Store.finish call.
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             for line in lines:
                 store.finish(
                     f"SM{uuid.uuid4().hex}", sender_of(line), "first reply", slug="spring", code="T1-CACHED",

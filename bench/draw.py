@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=1_000_000, help="entries in the draw (bounded)")
     args = parser.parse_args()
     count = max(WINNERS, min(args.entries, 5_000_000))
-    committed = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+    committed = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
     rows: list[tuple[str, float, float]] = []
 
     def step(name: str, work):

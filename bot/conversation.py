@@ -22,8 +22,9 @@ import datetime as dt
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
@@ -93,7 +94,7 @@ class Conversation:
         *,
         secret: str = "",
         timing: Timing = Timing(),
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         guard: UpstreamGuard | None = None,
         late_delivery: bool = False,
         funnel: Funnel | None = None,

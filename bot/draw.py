@@ -104,10 +104,10 @@ def _seed_bytes(seed: str) -> bytes:
 
 
 def _timestamp(at: dt.datetime | None) -> str:
-    at = at or dt.datetime.now(dt.timezone.utc)
+    at = at or dt.datetime.now(dt.UTC)
     if at.tzinfo is None:
         raise DrawError("a draw's times must be timezone-aware")
-    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: object) -> dt.datetime | None:

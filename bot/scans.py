@@ -49,7 +49,7 @@ def is_crawler(user_agent: str | None) -> bool:
 
 
 def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
 def visitor_hash(secret: str, day: str, client_ip: str, user_agent: str, slug: str) -> str:

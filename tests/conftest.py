@@ -3,8 +3,8 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from twilio.request_validator import RequestValidator

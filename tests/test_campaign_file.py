@@ -49,7 +49,7 @@ def test_contract_fields_are_loaded(tmp_path):
     spring = book.by_slug("spring")
     assert spring.keywords == ("SAVE", "SPRING")
     assert (spring.application_id, spring.campaign_id, spring.external_campaign_id) == (12, 345, "sms-spring")
-    assert spring.starts_at == dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    assert spring.starts_at == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     assert book.by_slug("club").loyalty_program_id == 7
     assert book.program.numbers == ("+15005550006",)
 

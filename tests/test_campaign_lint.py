@@ -13,8 +13,8 @@ from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.keywords import one_edit_apart
 from tests.conftest import CAMPAIGNS, sign, twilio_form
-from tests.test_campaign_file import problems, write
 from tests.support.twiml import reply
+from tests.test_campaign_file import problems, write
 
 SECOND_NUMBER = "+15005550007"
 

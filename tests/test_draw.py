@@ -17,7 +17,7 @@ from bot.draw import DrawError
 
 SECRET = "test-bot-secret"
 CAMPAIGN = "spring-prize"
-COMMITTED = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+COMMITTED = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 REVEALED = COMMITTED + dt.timedelta(hours=1)
 SEED = "5e" * 32
 NUMBERS = [f"+1555{n:07d}" for n in range(40)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import xml.etree.ElementTree as ET
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from bot import create_app
 from tests.conftest import sign, twilio_form

@@ -154,7 +154,7 @@ def test_the_form_texts_the_code_and_never_shows_it(qr_app, qr_client, twilio, t
     import datetime as dt
 
     store = services_of(qr_app).store
-    [event] = [e for e in store.consent_log(now=dt.datetime.now(dt.timezone.utc), retention_days=30) if e.sender == CUSTOMER]
+    [event] = [e for e in store.consent_log(now=dt.datetime.now(dt.UTC), retention_days=30) if e.sender == CUSTOMER]
     assert (event.event, event.campaign, event.channel, event.word) == ("opt_in_source", "spring", "web", "SAVE P7")
 
 

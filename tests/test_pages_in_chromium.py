@@ -6,7 +6,8 @@ import dataclasses
 import time
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 from bot import create_app
 from bot.services import services_of

@@ -78,7 +78,7 @@ def test_an_opt_out_is_kept_until_the_opt_in(store):
 
 
 def test_an_opt_in_source_is_logged_once_per_campaign(store):
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     for _ in range(2):
         event = ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms")
         store.finish(sid(), SENDER, "code", consent=event, consent_retention_days=30)
@@ -154,7 +154,7 @@ def test_mark_sending_lets_one_caller_send(store):
 
 
 def test_poster_stats_sum_the_funnel_and_attribute_only_texts_with_a_ref(store):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     day = now.strftime("%Y-%m-%d")
     assert store.count_scan("spring", "main", "visitor-a", day) is True
     assert store.count_scan("spring", "main", "visitor-a", day) is False
@@ -193,8 +193,8 @@ def test_a_stopped_redis_is_store_unavailable_on_every_kind_of_call():
             "script": lambda: store.begin(sid(), SENDER, check_optout=True, limit=None),
             "command": lambda: store.cached_code(SENDER, "spring"),
             "pipeline": lambda: store.complete("job-1"),
-            "reading pipeline": lambda: store.funnel_counts([dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)]),
-            "scan": lambda: list(store.consent_log(now=dt.datetime.now(dt.timezone.utc), retention_days=1)),
+            "reading pipeline": lambda: store.funnel_counts([dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]),
+            "scan": lambda: list(store.consent_log(now=dt.datetime.now(dt.UTC), retention_days=1)),
         }
         for name, call in calls.items():
             with pytest.raises(StoreUnavailable, match="redis: "):

@@ -11,7 +11,8 @@ NoScriptError by itself.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import redis.exceptions
 
@@ -54,7 +55,7 @@ def text(value: Any) -> str:
 class Connection(Keys):
     """One Redis client (node, cluster or the embedded store) with the bot's scripts registered."""
 
-    def __init__(self, client: "redis.Redis | Any", *, prefix: str = "kcb", description: str = "redis"):
+    def __init__(self, client: redis.Redis | Any, *, prefix: str = "kcb", description: str = "redis"):
         self.client = client
         self.prefix = prefix
         self.description = description

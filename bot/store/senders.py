@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 from ..limits import RateLimit
 from .connection import Connection, text
@@ -64,9 +65,9 @@ class ConsentEvent:
         return "|".join((str(ms(self.at)), *fields, self.word))
 
     @classmethod
-    def parse(cls, sender: str, entry: str) -> "ConsentEvent":
+    def parse(cls, sender: str, entry: str) -> ConsentEvent:
         at_ms, event, channel, campaign, word = entry.split("|", 4)
-        at = dt.datetime.fromtimestamp(int(at_ms) / 1000, dt.timezone.utc)
+        at = dt.datetime.fromtimestamp(int(at_ms) / 1000, dt.UTC)
         return cls(event, at, word, campaign, channel, sender)  # type: ignore[arg-type]
 
 

@@ -27,7 +27,7 @@ _SCAN_COLUMNS = {"scan": "scans", "unique_scan": "unique"}
 
 def funnel_hour(moment: dt.datetime) -> dt.datetime:
     """The start of the UTC hour `moment` falls in: the funnel's bucket."""
-    return moment.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def funnel_field(campaign: str, poster: str, event: str) -> str:
@@ -51,7 +51,7 @@ class Stats(Connection):
     def count_scan(self, campaign: str, poster: str, visitor: str, day: str, at: dt.datetime | None = None) -> bool:
         """Count one scan of a poster in the funnel's bucket of the hour `at` (default now);
         True when `visitor` (a salted hash) is new that day."""
-        hour = funnel_hour(at or dt.datetime.now(dt.timezone.utc))
+        hour = funnel_hour(at or dt.datetime.now(dt.UTC))
         keys = [self.seen_key(day), self.funnel_key(hour)]
         args = [visitor, SEEN_TTL_MS, funnel_field(campaign, poster, ""), _funnel_expiry(hour)]
         return bool(self._run("scan", keys, args))
@@ -93,7 +93,7 @@ class Stats(Connection):
         "unlisted"): a text under `NO_POSTER` named none and is not attributed.
         """
         rows: dict[tuple[str, str], dict[str, int]] = {}
-        for counts in self.funnel_counts(retained_hours(now or dt.datetime.now(dt.timezone.utc))).values():
+        for counts in self.funnel_counts(retained_hours(now or dt.datetime.now(dt.UTC))).values():
             for (campaign, poster, event), n in counts.items():
                 column = _SCAN_COLUMNS.get(event, "texts")
                 if column == "texts" and poster == NO_POSTER:
