@@ -185,7 +185,7 @@ def _checked(month: int, day: int, year: str | None) -> MonthDay | AskAgain:
 
 
 def _numeric(a: int, b: int, year: str | None) -> MonthDay | AskAgain:
-    if a <= 12 and b <= 12 and a != b:
+    if 1 <= a <= 12 and 1 <= b <= 12 and a != b:
         return AskAgain("ambiguous", (MonthDay(a, b), MonthDay(b, a)))
     if a > 12:
         return _checked(b, a, year)
