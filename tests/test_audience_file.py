@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 import tracemalloc
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
 from bot.audience_file import AudienceMember, AudienceReader, BadLine, write_audience
 from bot.birthdays import MonthDay
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 7, 14, 12, tzinfo=UTC)
 HEADER = "phone,birthday,consent_at,consent_source,timezone"
 GOOD = "+12125550100,07-14,2024-05-01T12:00:00Z,store signup,America/New_York"
