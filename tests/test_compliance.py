@@ -14,9 +14,10 @@ import pytest
 
 from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
-from tests.conftest import CAMPAIGNS, DEPLOYMENT
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
 from tests.support.twiml import reply
+from tests.support.webhooks import DEPLOYMENT
 
 SENDER = "+15551234567"
 SHORT_CODE = "12345"
@@ -165,7 +166,7 @@ def test_opt_out_type_help_sends_nothing(text, talon, to):
 )
 def test_who_confirms_is_configurable(tmp_path, settings, talon, setting, to, expected):
     from bot import create_app
-    from tests.conftest import sign, twilio_form
+    from tests.support.webhooks import sign, twilio_form
 
     path = tmp_path / "confirm.toml"
     path.write_text(WITH_SHORT_CODE.replace("[program]", f'[program]\nopt_out_confirmation = "{setting}"', 1))

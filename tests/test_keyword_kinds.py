@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import CAMPAIGNS
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply

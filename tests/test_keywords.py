@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
-from tests.conftest import CAMPAIGNS
-from tests.test_campaign_file import line_of, problems
+from tests.support.campaign_files import CAMPAIGNS, line_of, problems
 
 # -- normalize
 

@@ -13,14 +13,11 @@ import pytest
 from bot import create_app
 from bot.landing import csrf_token, sms_link
 from bot.services import services_of
-from tests.conftest import ACCOUNT_SID, sign, twilio_form
+from tests.support.browser import ANDROID, IPHONE
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.twilio_stub import twilio_error
+from tests.support.webhooks import ACCOUNT_SID, sign, twilio_form
 
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
-          " Version/17.4 Mobile/15E148 Safari/604.1")
-ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko)"
-           " Chrome/125.0.0.0 Mobile Safari/537.36")
 CUSTOMER = "+14155550100"
 
 

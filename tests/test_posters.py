@@ -22,9 +22,9 @@ from bot.posters import (
     poster_content,
     render,
 )
-from tests.conftest import CAMPAIGNS, PUBLIC_BASE_URL
-from tests.support.campaign_files import WITH_POSTERS
+from tests.support.campaign_files import CAMPAIGNS, WITH_POSTERS
 from tests.support.decoders import raster, zbar, zxing
+from tests.support.webhooks import PUBLIC_BASE_URL
 
 DIRECT = "SMSTO:+15005550006:SAVE"
 

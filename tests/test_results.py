@@ -13,20 +13,17 @@ from html.parser import HTMLParser
 
 import pytest
 import redis
-from playwright.sync_api import sync_playwright
 
 from bot.conversation import InboundMessage
 from bot.results import COLUMNS, flush_all
 from bot.services import services_of
 from bot.store import FUNNEL_RETENTION_DAYS, funnel_hour
-from tests.conftest import SHOP_NUMBER, sign, twilio_form
 from tests.support.bot_process import wait_until
-from tests.support.browser import LiveServer, launch
+from tests.support.browser import ANDROID, IPHONE, LiveServer, denied
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.clock import Clock
 from tests.support.talon_stub import error_body
-from tests.test_landing import ANDROID, IPHONE
-from tests.test_pages_in_chromium import denied
+from tests.support.webhooks import SHOP_NUMBER, sign, twilio_form
 
 PASSWORD = "correct horse battery staple"
 LOGIN = {"Authorization": "Basic " + base64.b64encode(f"marketer:{PASSWORD}".encode()).decode()}
@@ -361,13 +358,6 @@ def test_a_failing_stats_write_never_fails_a_text(app, settings, redis_url, capl
 
 # -- in a real headless Chromium
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 ROWS_JS = """rows => rows.map(r => [r.className, r.dataset.campaign, r.dataset.poster,
   Object.fromEntries([...r.querySelectorAll('td[data-column]')].map(

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.conftest import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
+from tests.support.webhooks import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 COUPON = "/customer_engagement/coupon"
 
