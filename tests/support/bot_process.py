@@ -41,7 +41,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class BotProcess:
     def __init__(self, env: dict[str, str], *, workers: int = 1, threads: int = 8):
         self.port = free_port()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        clean = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))
+        }
         self.env = {**clean, **env}
         self.args = [
             sys.executable, "-m", "gunicorn", "wsgi:app",
@@ -83,7 +86,10 @@ class WorkerProcess:
     """`bot worker`: the late-delivery worker, as the Procfile's worker: line runs it."""
 
     def __init__(self, env: dict[str, str]):
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        clean = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))
+        }
         self.env = {**clean, **env}
         self.process: subprocess.Popen | None = None
 
