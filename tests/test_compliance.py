@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ import pytest
 
 from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
+from tests.support.bot_process import clean_environ
 from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
 from tests.support.twiml import reply
@@ -256,10 +256,7 @@ def test_logs_carry_the_number_hash_never_the_number(text, talon, caplog):
 def run_export(
     redis_url: str, prefix: str, campaigns_file, *args: str, cluster: bool = False
 ) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))
-    }
+    clean = clean_environ()
     env = {
         **clean, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, "TWILIO_AUTH_TOKEN": "t",
         "REDIS_CLUSTER": "true" if cluster else "false",

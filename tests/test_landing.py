@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 from bot import create_app
 from bot.landing import csrf_token, sms_link
 from bot.services import services_of
+from tests.support.bot_process import clean_environ
 from tests.support.browser import ANDROID, IPHONE
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.twilio_stub import twilio_error
@@ -260,10 +260,7 @@ def test_bot_scans_prints_the_summary(qr_app, qr_client, redis_url, talon):
     qr_client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
     services_of(qr_app).conversation.funnel.flush()  # the text's count, before another process reads it
     settings = services_of(qr_app).settings
-    clean = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))
-    }
+    clean = clean_environ()
     env = {**clean, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix, "TWILIO_AUTH_TOKEN": "t",
            "BOT_SECRET": "s", "CAMPAIGNS_FILE": str(settings.campaigns_file)}
     result = subprocess.run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from bot.posters import (
     poster_content,
     render,
 )
+from tests.support.bot_process import clean_environ
 from tests.support.campaign_files import CAMPAIGNS, WITH_POSTERS
 from tests.support.decoders import raster, zbar, zxing
 from tests.support.webhooks import PUBLIC_BASE_URL
@@ -189,10 +189,7 @@ colour = "red"
 
 
 def bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_"))
-    }
+    clean = clean_environ("PUBLIC_")
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**clean, **env},
                           capture_output=True, text=True, timeout=120)
 
