@@ -44,7 +44,7 @@ from .metrics import WINNER_TEXTS
 from .outbound import SmsSender
 from .phone import hash_sender, mask, to_e164
 from .posters import campaign_number
-from .quiet_hours import AllowedHours, is_allowed, zones_for
+from .quiet_hours import AllowedHours, LocalZones, is_allowed, zones_for
 from .store import Entry, Store
 from .upstream import UpstreamGuard
 
@@ -262,13 +262,14 @@ def notify_winners(
         raise DrawError(f"campaign {campaign.slug}: {len(missing)} drawn entries are not in Redis under this "
                         "BOT_SECRET (was it changed since the entries?)")
     shop = campaign_number(book, campaign)
-    shop_zone = zones_for(shop, default="UTC").names[0] if shop.startswith("+") else "UTC"
+    # A recipient whose number places them nowhere is held to the shop's zones, all of them.
+    shop_zones = zones_for(shop, default="UTC")
     report = NotifyReport()
     sent_before = False
     for recipient in recipients(draw, entries, consolation=consolation):
         if sent_before:
             pause(1.0 / rate)
-        outcome = _send_once(recipient, campaign, book, store, issuer, guard, sms, shop, shop_zone, hours, clock())
+        outcome = _send_once(recipient, campaign, book, store, issuer, guard, sms, shop, shop_zones, hours, clock())
         sent_before = outcome in ("sent", "uncertain", "refused")
         WINNER_TEXTS.labels(campaign.slug, recipient.occasion.split(":")[0], outcome).inc()
         report.add(outcome)
@@ -277,10 +278,11 @@ def notify_winners(
 
 
 def _send_once(recipient: Recipient, campaign: Campaign, book: CampaignBook, store: Store, issuer: Issuer,
-               guard: UpstreamGuard, sms: SmsSender, shop: str, shop_zone: str, hours: AllowedHours,
+               guard: UpstreamGuard, sms: SmsSender, shop: str, shop_zones: LocalZones, hours: AllowedHours,
                now: dt.datetime) -> str:
     e164, occasion = recipient.entry.e164, recipient.occasion
-    if not is_allowed(now, zones_for(e164, default=shop_zone), hours):
+    zones = zones_for(e164, default="UTC")
+    if not is_allowed(now, shop_zones if zones.source == "default" else zones, hours):
         return "held"
     if store.is_opted_out(e164):
         return "opted_out"
