@@ -6,13 +6,17 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import DEPLOYMENT
+from tests.support.webhooks import DEPLOYMENT
 
 
 def bot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+    clean = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))
+    }
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot.cli", *args], env={**clean, **(env or {})}, capture_output=True, text=True,
+        timeout=60,
     )
 
 
