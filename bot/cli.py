@@ -196,7 +196,9 @@ def _draw(args: argparse.Namespace) -> int:
             print(f"winner {args.replace} replaced by {drawn.replacements[-1].by}: {args.reason}")
         else:
             if services.sms is None:
-                raise ConfigError("TWILIO_ACCOUNT_SID: texting the winners needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+                raise ConfigError(
+                    "TWILIO_ACCOUNT_SID: texting the winners needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+                )
             drawn = competitions.kept_draw(store, campaign)
             report = competitions.notify_winners(
                 drawn, book=services.book, store=store, issuer=services.issuer, guard=services.guard,

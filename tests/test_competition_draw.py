@@ -15,9 +15,9 @@ from bot import draw as draws
 from bot.cli import main
 from bot.conversation import InboundMessage
 from bot.services import Services
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, SHOP_NUMBER, new_sid
 from tests.support.clock import Clock
 from tests.support.competition import competition_file
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, SHOP_NUMBER, new_sid
 
 NUMBERS = [f"+1212555{n:04d}" for n in range(100, 104)] + [f"+1415555{n:04d}" for n in range(100, 104)]
 #: 17:00 UTC: 12:00 in New York, 09:00 in Los Angeles, inside everyone's allowed hours.

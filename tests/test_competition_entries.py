@@ -14,10 +14,10 @@ from bot.competitions import export_entries
 from bot.conversation import InboundMessage
 from bot.landing import csrf_token
 from bot.services import services_of
-from tests.conftest import SHOP_NUMBER, new_sid
 from tests.support.clock import Clock
 from tests.support.competition import RULES_URL, competition_file
 from tests.support.twiml import reply as message_text
+from tests.support.webhooks import SHOP_NUMBER, new_sid
 
 ANNA = "+12125550100"
 BEN = "+14155550100"

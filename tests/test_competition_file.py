@@ -9,20 +9,11 @@ import re
 import pytest
 
 from bot import create_app
-from bot.campaign_file import load_campaigns
 from bot.conversation import InboundMessage
-from bot.errors import CampaignFileError
 from bot.services import services_of
-from tests.conftest import SHOP_NUMBER, new_sid
+from tests.support.campaign_files import problems
 from tests.support.competition import RULES_URL, competition_file
-
-
-def problems(tmp_path, text: str) -> list[str]:
-    path = tmp_path / "c.toml"
-    path.write_text(text)
-    with pytest.raises(CampaignFileError) as caught:
-        load_campaigns(path)
-    return [str(p) for p in caught.value.problems]
+from tests.support.webhooks import SHOP_NUMBER, new_sid
 
 
 @pytest.mark.parametrize("field", ["rules_url", "starts_at", "ends_at", "winner_reply"])
@@ -30,7 +21,7 @@ def test_a_competition_without_its_rules_window_or_winner_text_is_refused_with_i
     text = "\n".join(line for line in competition_file().splitlines() if not line.startswith(f"{field} ="))
     [problem] = problems(tmp_path, text)
     line = text.splitlines().index("[[campaigns]]", text.splitlines().index('slug = "friends"')) + 1
-    assert re.fullmatch(rf".*c\.toml:{line}: \[\[campaigns\]\] #4 \(prize\)\.{field}: required for kind = "
+    assert re.fullmatch(rf".*campaigns\.toml:{line}: \[\[campaigns\]\] #4 \(prize\)\.{field}: required for kind = "
                         r"'competition'", problem), problem
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.conftest import CAMPAIGNS
+from tests.support.campaign_files import CAMPAIGNS
 
 RULES_URL = "https://example.com/prize-rules"
 
