@@ -48,7 +48,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import Problem
+from .errors import DrawError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,6 @@ _DOCUMENT_KEYS = {
 }
 _COMMITMENT_KEYS = {"campaign", "entry_count", "entries_sha256", "seed_sha256", "committed_at", "public_source"}
 _REPLACEMENT_KEYS = {"replaced", "by", "reason", "at"}
-
-
-class DrawError(Exception):
-    """A draw step refused: the message says what does not hold. (To move under bot/errors.py's BotError.)"""
 
 
 def entry_id(secret: str | bytes, campaign: str, e164: str, nth: int = 1) -> str:
