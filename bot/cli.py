@@ -124,12 +124,10 @@ def _poster(args: argparse.Namespace) -> int:
         print(f"bot poster: {exc}", file=sys.stderr)
         return 1
     Path(args.output).write_bytes(data)
-    if content.ref and content.poster is None:
-        print(
-            f"note: ref {content.ref} is not declared in [[posters]]; texts carrying it are counted as 'unlisted'",
-            file=sys.stderr,
-        )
-    print(f"{args.output}: {fmt.upper()} poster for {content.slug} ({options.paper}, {options.mode}), QR payload {content.payload}")
+    if content.note:
+        print(f"note: {content.note}", file=sys.stderr)
+    print(f"{args.output}: {fmt.upper()} poster, {content.summary}, {options.paper}, {options.mode}; "
+          f"QR payload {content.payload}")
     return 0
 
 
