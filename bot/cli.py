@@ -6,6 +6,7 @@ import argparse
 import csv
 import datetime as dt
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -195,11 +196,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status when the reader of stdout went away (`bot consent export | head`): 128 + SIGPIPE,
+#: what a shell reports for any Unix tool a closed pipe stops.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # Python's recipe (docs, "Note on SIGPIPE"): point stdout at devnull so the flush at exit
+        # cannot raise again, and stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         return 2
