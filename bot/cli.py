@@ -1,4 +1,5 @@
-"""The `bot` command: simulate a text, check a campaign file, export the consent log, make a poster, summarise scans."""
+"""The `bot` command: simulate a text, run the worker, check a campaign file or a whole deployment, export the
+consent log, make a poster, summarise scans. A closed stdout pipe ends any of them quietly (status 141)."""
 
 from __future__ import annotations
 
@@ -147,6 +148,12 @@ def _scans(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run
+
+    return run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="SMS and QR keyword coupon bot")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the bot's log on stderr")
@@ -193,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster")
     scans.set_defaults(run=_scans)
+
+    doctor = commands.add_parser(
+        "doctor", help="check a deployment end to end: settings, campaign file, Redis, Talon.One, Twilio (exit 1 on FAIL)"
+    )
+    doctor.set_defaults(run=_doctor)
     return parser
 
 
