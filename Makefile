@@ -25,8 +25,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed
 	@echo "Starting the keyword coupon bot on http://$(HOST):$(PORT)"
-	@echo "  try a keyword:  $(BIN)/bot simulate --from +15551234567 SAVE"
-	@echo "  or by webhook:  curl -s http://$(HOST):$(PORT)/sms -d MessageSid=SM00000000000000000000000000000001 -d AccountSid=AC00000000000000000000000000000000 --data-urlencode From=+15551234567 --data-urlencode To=+15005550006 -d Body=SAVE"
+	@echo "  text it a keyword:  curl -s http://$(HOST):$(PORT)/sms -d MessageSid=SM00000000000000000000000000000001 -d AccountSid=AC00000000000000000000000000000000 --data-urlencode From=+15551234567 --data-urlencode To=+15005550006 -d Body=SAVE"
+	@echo "  or in a process of its own (its own embedded store, not this server's):  $(BIN)/bot simulate --from +15551234567 SAVE"
 	$(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # The test suite needs a real redis-server binary; it starts its own on a free port.
@@ -43,11 +43,12 @@ redis-server:
 # The poster and landing-page tests need zbar's zbarimg (a second QR decoder), poppler's
 # pdffonts (every font of a PDF poster embedded), Debian's chromium (driven by Playwright
 # through its executable path: never `playwright install`) and libcairo2 (cairosvg
-# rasterises SVG posters).
+# rasterises SVG posters); tests/test_readme.py runs the README's curl examples with curl.
 qr-test-tools:
 	@missing=""; \
 	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
 	command -v pdffonts >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2' || missing="$$missing libcairo2"; \
 	if [ -n "$$missing" ]; then \
