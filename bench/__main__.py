@@ -4,7 +4,7 @@ Both run at once under the Procfile's own gunicorn command (bound to
 127.0.0.1), against one real redis-server this script starts on a free port,
 with the Talon.One stand-in of the tests (tests/support/talon_stub.py)
 answering after 50 ms. wrk is the load generator: every request is signed
-beforehand with twilio's RequestValidator (tests/conftest.py's `twilio_form`
+beforehand with twilio's RequestValidator (tests/support/webhooks.py's `twilio_form`
 and `sign`), bench/requests.lua sends each one once, and stops after a fixed
 count or duration, whichever comes first. Each path runs three rounds, bot and
 baseline alternating; a run where one gunicorn worker accepted (nearly) all of
@@ -56,10 +56,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import EXAMPLE_CAMPAIGNS_FILE
 from bot.phone import hash_sender
 from bot.store import ConsentEvent, Store
-from tests.conftest import ACCOUNT_SID, sign, twilio_form
 from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
 from tests.support.redis_server import RedisServer
 from tests.support.talon_stub import TalonStub
+from tests.support.webhooks import ACCOUNT_SID, sign, twilio_form
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 PUBLIC_BASE_URL = "https://bench.example.com"
@@ -320,7 +320,7 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
         if path.cached:
             # A repeat texter: what the bot stored when it issued the first code (the code, and the
             # consent log's opt-in source), written by the same Store.finish call.
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             for line in lines:
                 store.finish(
                     f"SM{uuid.uuid4().hex}", sender_of(line), "first reply", slug="spring", code="T1-CACHED",

@@ -28,9 +28,10 @@ from redis.connection import Connection  # noqa: E402
 from bot import Settings, create_app  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store import Store  # noqa: E402
-from tests.conftest import CAMPAIGNS, sign, twilio_form  # noqa: E402
+from tests.support.campaign_files import CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
+from tests.support.webhooks import sign, twilio_form  # noqa: E402
 
 
 class Meter:

@@ -32,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bot.store import connect  # noqa: E402
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CAMPAIGNS, PUBLIC_BASE_URL, sign, twilio_form  # noqa: E402
 from tests.support.bot_process import BotProcess, WorkerProcess, wait_until  # noqa: E402
+from tests.support.campaign_files import CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
 from tests.support.twilio_stub import TwilioStub  # noqa: E402
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, sign, twilio_form  # noqa: E402
 
 CODE = re.compile(r"\b(T1-\d{5}|REF\d{4})\b")
 WORDS = ["SAVE"] * 45 + ["save!"] * 10 + ["REFER"] * 10 + ["POINTS"] * 10 + ["PIZZA"] * 10 + ["HELP"] * 5 + ["STOP"] * 3 + ["START"] * 2 + ["SPRING"] * 5

@@ -16,11 +16,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-
 from .campaign_lint import check_keywords, check_slugs, over_budget
 from .campaign_values import parse_datetime, parse_limit, parse_numbers, parse_template
 from .campaigns import (
-    DEFAULT_CONSENT_RETENTION_DAYS, DEFAULT_MAX_SEGMENTS, KINDS, OPT_OUT_CONFIRMATIONS, REF_RE, Campaign, CampaignBook, Poster, Program,
+    DEFAULT_CONSENT_RETENTION_DAYS,
+    DEFAULT_MAX_SEGMENTS,
+    KINDS,
+    OPT_OUT_CONFIRMATIONS,
+    REF_RE,
+    Campaign,
+    CampaignBook,
+    Poster,
+    Program,
 )
 from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem

@@ -17,8 +17,8 @@ from .errors import CampaignFileError, ConfigError
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .services import Services
     from .conversation import InboundMessage
+    from .services import Services
 
     services = Services.build(Settings.from_env())
     to = args.to or services.book.default_number()
@@ -35,8 +35,8 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .services import Services
     from .logs import configure_logging
+    from .services import Services
 
     configure_logging()
     services = Services.build(Settings.from_env())
@@ -72,8 +72,8 @@ CONSENT_COLUMNS = ("number", "number_hash", "event", "at", "word", "campaign", "
 
 
 def _consent_export(args: argparse.Namespace) -> int:
-    from .services import Services
     from .phone import hash_sender
+    from .services import Services
 
     services = Services.build(Settings.from_env())
     program = services.book.program
@@ -89,7 +89,7 @@ def _consent_export(args: argparse.Namespace) -> int:
     try:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
             writer.writerow({
                 "number": event.sender,
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
 
-    scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster")
+    scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster (the results' 90 days)")
     scans.set_defaults(run=_scans)
 
     doctor = commands.add_parser(

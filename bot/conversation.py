@@ -22,8 +22,9 @@ import datetime as dt
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
@@ -93,7 +94,7 @@ class Conversation:
         *,
         secret: str = "",
         timing: Timing = Timing(),
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         guard: UpstreamGuard | None = None,
         late_delivery: bool = False,
         funnel: Funnel | None = None,
@@ -170,7 +171,7 @@ class Conversation:
             return self._unknown(message)
         reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
-        return replace(reply, poster=attribute_text(self.book, self.store, campaign, match.rest))
+        return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
 
     # -- compliance words
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from .errors import StoreUnavailable
-from .services import services_of
 from .metrics import BREAKER, BREAKER_STATES, QUEUED, exposition
+from .services import services_of
 
 bp = Blueprint("health", __name__)
 

@@ -1,7 +1,8 @@
 """Keyword normalisation and matching.
 
 Customers type keywords every way a phone lets them: "save", " Save! ", "ＳＡＶＥ"
-(full width), "SAVE P7" (a poster's reference after the keyword). One function,
+(full width), "Savé" (an accent the keyboard added), "SAVE P7" (a poster's
+reference after the keyword). One function,
 `normalize`, folds all of these to the same key; `KeywordIndex` maps keys to
 campaigns.
 """
@@ -9,19 +10,45 @@ campaigns.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-# Letters, marks (accents of non-Latin scripts must survive) and digits are
-# kept; punctuation, symbols, separators and control characters are dropped.
+# Letters, marks and digits are kept; punctuation, symbols, separators and
+# control characters are dropped.
 _KEPT_CATEGORIES = ("L", "M", "N")
 
 
+def _is_latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN ")
+
+
+def _fold_latin_accents(text: str) -> str:
+    """Drop the combining marks that sit on a Latin letter ("é" -> "e", "Ä" -> "A").
+
+    On a Latin letter an accent is what a phone's keyboard adds or leaves out
+    (customers text "Savé", "SÄVE", "cafe" for "CAFÉ"), so it must not split a
+    keyword. In other scripts the marks are the spelling: a Devanagari vowel
+    sign or virama makes a different word, so those marks stay.
+    """
+    kept: list[str] = []
+    base_is_latin = False
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.category(ch)[0] == "M":
+            if base_is_latin:
+                continue
+        else:
+            base_is_latin = _is_latin(ch)
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
 def normalize(text: str) -> str:
-    """The matching key of `text`: NFKC, case-folded, only letters, marks and digits."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    """The matching key of `text`: NFKC, case-folded, accents of Latin letters dropped,
+    only letters, marks and digits."""
+    folded = _fold_latin_accents(unicodedata.normalize("NFKC", text).casefold())
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] in _KEPT_CATEGORIES)
 
 

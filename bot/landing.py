@@ -24,10 +24,10 @@ from flask import Blueprint, Response, abort, render_template, request
 from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
 from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, StoreUnavailable
+from .limits import RateLimit
 from .phone import mask
 from .posters import campaign_number, wording
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
-from .limits import RateLimit
 from .services import Services, services_of
 from .web import client_address, client_hash, form_secret, private_page
 
@@ -105,7 +105,7 @@ def _page(services: Services, campaign: Campaign, poster: Poster | None, form: F
     book = services.book
     words = wording(book, campaign, poster, printed=False)  # the poster's words, on screen
     slug = poster.slug if poster else campaign.slug
-    window = campaign.window(dt.datetime.now(dt.timezone.utc))
+    window = campaign.window(dt.datetime.now(dt.UTC))
     html = render_template(
         "landing.html",
         program=book.program,

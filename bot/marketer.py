@@ -16,10 +16,20 @@ from flask import Blueprint, Response, abort, render_template, request
 from . import results
 from .errors import StoreUnavailable
 from .limits import RateLimit
-from .store import FUNNEL_RETENTION_DAYS
+from .posters import (
+    ERROR_LEVELS,
+    MEDIA_TYPES,
+    MODES,
+    PAPERS,
+    PosterError,
+    PosterOptions,
+    layout,
+    poster_content,
+    render,
+)
 from .services import services_of
+from .store import FUNNEL_RETENTION_DAYS
 from .web import client_address, client_hash, form_secret, private_page
-from .posters import ERROR_LEVELS, MEDIA_TYPES, MODES, PAPERS, PosterError, PosterOptions, layout, poster_content, render
 
 bp = Blueprint("marketer", __name__, url_prefix="/marketer")
 
@@ -87,6 +97,7 @@ def page() -> Response:
         layout(content, options)
     except PosterError as exc:
         error = str(exc)
+    services.conversation.funnel.flush()  # this process's latest counts, as the results page does
     try:
         stats = sorted(services.store.poster_stats().items())
     except StoreUnavailable:
@@ -126,7 +137,7 @@ def poster(fmt: str) -> Response:
 def _results() -> tuple[results.Results | None, str | None]:
     services = services_of()
     try:
-        period = results.period_from(request.args, dt.datetime.now(dt.timezone.utc))
+        period = results.period_from(request.args, dt.datetime.now(dt.UTC))
     except results.PeriodError as exc:
         return None, str(exc)
     services.conversation.funnel.flush()  # this process's latest counts, not a second late

@@ -32,8 +32,8 @@ import threading
 import time
 import weakref
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .campaigns import CampaignBook
 from .errors import StoreUnavailable
@@ -80,7 +80,7 @@ MAX_PENDING_FIELDS = 100_000
 #: How often the background writer looks for funnels due a write.
 _TICK_S = 0.25
 
-_funnels: "weakref.WeakSet[Funnel]" = weakref.WeakSet()
+_funnels: weakref.WeakSet[Funnel] = weakref.WeakSet()
 _flusher_pid: int | None = None
 _flusher_lock = threading.Lock()
 
@@ -209,7 +209,7 @@ class PeriodError(ValueError):
 
 def period_from(args: Mapping[str, str], now: dt.datetime) -> Period:
     """The period asked for: `period` = a preset name, or `from`/`to` = UTC dates (both inclusive)."""
-    now = now.astimezone(dt.timezone.utc)
+    now = now.astimezone(dt.UTC)
     if args.get("from") or args.get("to"):
         try:
             first = dt.date.fromisoformat(args.get("from") or "")
@@ -218,8 +218,8 @@ def period_from(args: Mapping[str, str], now: dt.datetime) -> Period:
             raise PeriodError("from/to: give both dates as YYYY-MM-DD") from None
         if last < first:
             raise PeriodError(f"from/to: {last} is before {first}")
-        start = dt.datetime.combine(first, dt.time(), dt.timezone.utc)
-        end = dt.datetime.combine(last, dt.time(), dt.timezone.utc) + DAY
+        start = dt.datetime.combine(first, dt.time(), dt.UTC)
+        end = dt.datetime.combine(last, dt.time(), dt.UTC) + DAY
         oldest = funnel_hour(now) - dt.timedelta(days=FUNNEL_RETENTION_DAYS)
         if start < oldest.replace(hour=0):
             raise PeriodError(f"from: results are kept {FUNNEL_RETENTION_DAYS} days; the oldest day is {oldest.date()}")
@@ -233,7 +233,7 @@ def period_from(args: Mapping[str, str], now: dt.datetime) -> Period:
     if name not in PRESETS:
         raise PeriodError(f"period: one of {', '.join(PRESETS)}, got {name!r}")
     label, step, steps = PRESETS[name]
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     end = epoch + ((now - epoch) // step + 1) * step
     return Period(end - steps * step, end, step, name, label)
 
@@ -352,7 +352,7 @@ class Chart:
     maximum: int
 
     @classmethod
-    def of(cls, row: Row, period: Period, width: int = 640, height: int = 200) -> "Chart":
+    def of(cls, row: Row, period: Period, width: int = 640, height: int = 200) -> Chart:
         left, top, right, bottom = 44, 10, 10, 26
         plot_w, plot_h = width - left - right, height - top - bottom
         points = period.points

@@ -3,8 +3,10 @@
 A scan counts on GET only, never from a crawler or link-preview fetcher (a
 missing user agent counts as one). A visitor is an HMAC of IP, user agent and
 slug under a salt derived from BOT_SECRET and the day: unlinkable across days,
-and neither the IP nor the salt is stored. Counts live in Redis (`Store`) for
-`bot scans`, and in Prometheus counters for GET /metrics.
+and neither the IP nor the salt is stored. Counts live in Redis, in the results
+funnel's hourly buckets (`Store.count_scan`; a poster's texts are counted there
+with the text's outcome, see results.py), read by the results page and `bot scans`,
+and in Prometheus counters for GET /metrics.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from prometheus_client import Counter
 
 from .campaigns import REF_RE, Campaign, CampaignBook
 from .errors import StoreUnavailable
-from .store import Store
+from .store import NO_POSTER, Store  # noqa: F401  (NO_POSTER: the landing page names it from here)
 
 log = logging.getLogger(__name__)
 
-#: The `poster` label when a scan or text names no declared poster.
-NO_POSTER = "none"
 #: The `poster` label for a ref that looks like one ("SAVE Q9") but is not declared.
 UNLISTED = "unlisted"
 
@@ -49,7 +49,7 @@ def is_crawler(user_agent: str | None) -> bool:
 
 
 def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
 def visitor_hash(secret: str, day: str, client_ip: str, user_agent: str, slug: str) -> str:
@@ -75,15 +75,12 @@ def record_scan(store: Store, secret: str, campaign: Campaign, poster_label: str
     return unique
 
 
-def attribute_text(book: CampaignBook, store: Store, campaign: Campaign, rest: tuple[str, ...]) -> str | None:
-    """The poster a keyword text came from ("SAVE P7"), counted; None when the text names no ref."""
+def attribute_text(book: CampaignBook, campaign: Campaign, rest: tuple[str, ...]) -> str | None:
+    """The poster a keyword text came from ("SAVE P7"), for the text's funnel count and its log line;
+    None when the text names no ref."""
     if not rest or not REF_RE.match(rest[0]):
         return None
     poster = book.poster_for(campaign, rest)
     label = poster.slug if poster else UNLISTED
     POSTER_TEXTS.labels(campaign.slug, label).inc()
-    try:
-        store.count_poster_text(campaign.slug, label)
-    except StoreUnavailable as exc:
-        log.error("poster text for %s not stored: %s", campaign.slug, exc)
     return label

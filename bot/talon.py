@@ -10,7 +10,8 @@ the code in ``Value``, camelCase referral and loyalty responses, and errors as
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 

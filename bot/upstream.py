@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from .errors import StoreUnavailable, UpstreamPermanent, UpstreamRetryable
 from .limits import BreakerPolicy, RateLimit

@@ -11,26 +11,9 @@ import pytest
 
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
-from tests.conftest import CAMPAIGNS
+from tests.support.campaign_files import CAMPAIGNS, line_of, problems, write
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "campaigns.example.toml"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(text)
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(CampaignFileError) as caught:
-        load_campaigns(write(tmp_path, text))
-    return [str(p) for p in caught.value.problems]
-
-
-def line_of(text: str, needle: str, occurrence: int = 1) -> int:
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
-    return lines[occurrence - 1]
 
 
 def test_the_shipped_example_is_valid():
@@ -49,7 +32,7 @@ def test_contract_fields_are_loaded(tmp_path):
     spring = book.by_slug("spring")
     assert spring.keywords == ("SAVE", "SPRING")
     assert (spring.application_id, spring.campaign_id, spring.external_campaign_id) == (12, 345, "sms-spring")
-    assert spring.starts_at == dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    assert spring.starts_at == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     assert book.by_slug("club").loyalty_program_id == 7
     assert book.program.numbers == ("+15005550006",)
 

@@ -12,9 +12,9 @@ from bot import create_app
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.keywords import one_edit_apart
-from tests.conftest import CAMPAIGNS, sign, twilio_form
-from tests.test_campaign_file import problems, write
+from tests.support.campaign_files import CAMPAIGNS, problems, write
 from tests.support.twiml import reply
+from tests.support.webhooks import sign, twilio_form
 
 SECOND_NUMBER = "+15005550007"
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import DEPLOYMENT
+from tests.support.webhooks import DEPLOYMENT
 
 
 def bot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

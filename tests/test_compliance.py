@@ -14,9 +14,10 @@ import pytest
 
 from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
-from tests.conftest import CAMPAIGNS, DEPLOYMENT
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
 from tests.support.twiml import reply
+from tests.support.webhooks import DEPLOYMENT
 
 SENDER = "+15551234567"
 SHORT_CODE = "12345"
@@ -34,13 +35,13 @@ def campaigns_text() -> str:
 
 @pytest.fixture
 def clock(services) -> Clock:
-    clock = Clock(dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc))
+    clock = Clock(dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC))
     services.conversation.clock = clock
     return clock
 
 
 def consent_events(services, sender: str | None = None) -> list[tuple[str, str, str, str]]:
-    now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3650)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)
     return [
         (e.event, e.word, e.campaign, e.channel)
         for e in services.store.consent_log(now=now, retention_days=365 * 20)
@@ -164,7 +165,7 @@ def test_opt_out_type_help_sends_nothing(text, talon, to):
 )
 def test_who_confirms_is_configurable(tmp_path, settings, talon, setting, to, expected):
     from bot import create_app
-    from tests.conftest import sign, twilio_form
+    from tests.support.webhooks import sign, twilio_form
 
     path = tmp_path / "confirm.toml"
     path.write_text(WITH_SHORT_CODE.replace("[program]", f'[program]\nopt_out_confirmation = "{setting}"', 1))
@@ -209,13 +210,13 @@ def test_nothing_served_means_no_opt_in_source(text, talon, services):
 
 
 def test_consent_events_older_than_the_retention_are_dropped(tmp_path, settings, talon):
-    from bot.services import Services
     from bot.conversation import InboundMessage
+    from bot.services import Services
 
     path = tmp_path / "retention.toml"
     path.write_text(CAMPAIGNS.replace("[program]", "[program]\nconsent_retention_days = 30", 1))
     services = Services.build(settings.__class__(**{**settings.__dict__, "campaigns_file": path}))
-    clock = Clock(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    clock = Clock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     services.conversation.clock = clock
     handle = lambda body, n: services.conversation.handle(InboundMessage(f"SM{n:032d}", SENDER, "+15005550006", body))
 
@@ -309,8 +310,8 @@ def test_consent_log_and_export_on_a_cluster(settings, talon, campaigns_file, re
     # Senders hash to different slots, so the export must SCAN every master.
     import dataclasses
 
-    from bot.services import Services
     from bot.conversation import InboundMessage
+    from bot.services import Services
 
     services = Services.build(dataclasses.replace(settings, redis_url=redis_cluster_url, redis_cluster=True))
     senders = [f"+1555000{n:04d}" for n in range(12)]

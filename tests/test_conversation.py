@@ -13,11 +13,12 @@ from bot.results import Funnel
 from bot.sandbox import SandboxIssuer
 from bot.store import connect
 from bot.upstream import UpstreamGuard
-from tests.conftest import CAMPAIGNS, SHOP_NUMBER
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
+from tests.support.webhooks import SHOP_NUMBER
 
 SENDER = "+15551234567"
-IN_MARCH = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc)
+IN_MARCH = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)
 SPRING_IN_MARCH = CAMPAIGNS.replace(
     'reply = "Your Acme code',
     'starts_at = 2026-03-01T00:00:00Z\nends_at = 2026-03-31T23:59:59Z\nreply = "Your Acme code', 1,
@@ -84,7 +85,7 @@ def test_a_replayed_sid_gets_the_identical_reply(conversation):
 
 
 def test_the_injected_clock_decides_the_campaigns_window(conversation, clock):
-    clock.now = dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)
+    clock.now = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     reply = text(conversation, "SAVE")
     assert (reply.outcome, reply.code) == ("ended", None)
     assert reply.text == "Acme Rewards: sorry, this offer has ended."

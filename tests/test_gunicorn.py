@@ -14,9 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.gunicorn import Gunicorn
-from tests.test_logs import hidden_parts
+from tests.support.numbers import hidden_parts
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 
 @pytest.fixture

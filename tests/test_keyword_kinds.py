@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.conftest import CAMPAIGNS
-from tests.support.talon_stub import error_body
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
+from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
 
 LOYALTY = "/customer_engagement/loyalty"
@@ -22,7 +22,7 @@ NEW_YORK = dt.timezone(dt.timedelta(hours=-5))
 
 @pytest.fixture
 def clock(services) -> Clock:
-    clock = Clock(dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc))
+    clock = Clock(dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC))
     services.conversation.clock = clock
     return clock
 
@@ -106,8 +106,8 @@ WINDOWED = CAMPAIGNS.replace(
     'reply = "Your Acme code',
     1,
 )
-OPENS = dt.datetime(2026, 2, 28, 15, 0, tzinfo=dt.timezone.utc)
-CLOSES = dt.datetime(2026, 4, 1, 4, 59, 59, tzinfo=dt.timezone.utc)
+OPENS = dt.datetime(2026, 2, 28, 15, 0, tzinfo=dt.UTC)
+CLOSES = dt.datetime(2026, 4, 1, 4, 59, 59, tzinfo=dt.UTC)
 TICK = dt.timedelta(microseconds=1)
 
 
@@ -148,9 +148,9 @@ DEFAULT_WINDOW_REPLIES = CAMPAIGNS.replace(
 
 @pytest.mark.parametrize("campaigns_text", [DEFAULT_WINDOW_REPLIES])
 def test_default_window_replies_differ(text, talon, clock):
-    clock.now = dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc)
+    clock.now = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     early = reply(text("SAVE"))
-    clock.now = dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)
+    clock.now = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     late = reply(text("SAVE"))
     assert early.startswith("Acme Rewards: this offer has not started yet.")
     assert late == "Acme Rewards: sorry, this offer has ended."
@@ -164,7 +164,7 @@ LOYALTY_WINDOWED = CAMPAIGNS.replace(
 
 @pytest.mark.parametrize("campaigns_text", [LOYALTY_WINDOWED])
 def test_other_kinds_honour_their_window(text, talon, clock):
-    clock.now = dt.datetime(2026, 2, 28, 23, 0, 1, tzinfo=dt.timezone.utc)
+    clock.now = dt.datetime(2026, 2, 28, 23, 0, 1, tzinfo=dt.UTC)
     assert reply(text("POINTS")) == "Points by SMS have ended."
     assert talon.calls() == []
 

@@ -6,24 +6,15 @@ import dataclasses
 import time
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError, sync_playwright
 
 from bot import create_app
 from bot.services import services_of
-from tests.support.browser import LiveServer, launch
+from tests.support.browser import ANDROID, IPHONE, LiveServer, denied
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.decoders import raster, zxing
-from tests.test_landing import ANDROID, CUSTOMER, IPHONE
 
+CUSTOMER = "+14155550100"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -84,15 +75,6 @@ def test_the_form_shows_errors_then_texts_the_code_without_showing_it(browser, l
     assert code not in page.content()
     assert talon.calls("/customer_engagement/coupon")[0].param("identifier") == CUSTOMER
     context.close()
-
-
-def denied(context, url: str) -> bool:
-    """Chromium shows the 401, or gives up on a 401 it cannot answer (ERR_INVALID_AUTH_CREDENTIALS)."""
-    try:
-        response = context.new_page().goto(url)
-    except PlaywrightError as exc:
-        return "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
-    return response.status == 401 and response.headers["www-authenticate"].startswith("Basic")
 
 
 def test_the_marketer_page_needs_the_password(browser, live):

@@ -13,11 +13,18 @@ from PIL import Image
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.posters import (
-    PT_PER_MM, QUIET_ZONE, PosterError, PosterOptions, layout, make_qr, poster_content, render,
+    PT_PER_MM,
+    QUIET_ZONE,
+    PosterError,
+    PosterOptions,
+    layout,
+    make_qr,
+    poster_content,
+    render,
 )
-from tests.conftest import CAMPAIGNS, PUBLIC_BASE_URL
-from tests.support.campaign_files import WITH_POSTERS
+from tests.support.campaign_files import CAMPAIGNS, WITH_POSTERS
 from tests.support.decoders import raster, zbar, zxing
+from tests.support.webhooks import PUBLIC_BASE_URL
 
 DIRECT = "SMSTO:+15005550006:SAVE"
 

@@ -13,20 +13,17 @@ from html.parser import HTMLParser
 
 import pytest
 import redis
-from playwright.sync_api import sync_playwright
 
 from bot.conversation import InboundMessage
 from bot.results import COLUMNS, flush_all
 from bot.services import services_of
 from bot.store import FUNNEL_RETENTION_DAYS, funnel_hour
-from tests.conftest import SHOP_NUMBER, sign, twilio_form
 from tests.support.bot_process import wait_until
-from tests.support.browser import LiveServer, launch
+from tests.support.browser import ANDROID, IPHONE, LiveServer, denied
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.clock import Clock
 from tests.support.talon_stub import error_body
-from tests.test_landing import ANDROID, IPHONE
-from tests.test_pages_in_chromium import denied
+from tests.support.webhooks import SHOP_NUMBER, sign, twilio_form
 
 PASSWORD = "correct horse battery staple"
 LOGIN = {"Authorization": "Basic " + base64.b64encode(f"marketer:{PASSWORD}".encode()).decode()}
@@ -75,7 +72,7 @@ class Traffic:
 
     def __init__(self, app, text, talon):
         self.app, self.text, self.talon = app, text, talon
-        self.now_hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
+        self.now_hour = funnel_hour(dt.datetime.now(dt.UTC))
         self.clock = Clock(self.now_hour)
         services_of(app).conversation.clock = self.clock
         self.replies: list[str] = []
@@ -92,7 +89,7 @@ class Traffic:
         assert response.status_code == 200
         response.close()
 
-    def play(self) -> "Traffic":
+    def play(self) -> Traffic:
         main_street, harbour, walk_in, typo, failed, points, refer, refer2, unlisted, stranger = SENDERS
         # Two hours ago: a poster's first code and its repeat, a second poster, a Twilio redelivery.
         self.clock.now = self.now_hour - dt.timedelta(hours=2) + dt.timedelta(minutes=10)
@@ -119,7 +116,7 @@ class Traffic:
         assert "Share your code" in self.send("REFER", refer)
         assert "on its way" in self.send("REFER", refer2)
         # Scans, now (real time): two visitors of one poster (one twice), one of another, one crawler.
-        self.scan_hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
+        self.scan_hour = funnel_hour(dt.datetime.now(dt.UTC))
         self.scan("spring-main-street", IPHONE)
         self.scan("spring-main-street", IPHONE)
         self.scan("spring-main-street", ANDROID)
@@ -209,7 +206,7 @@ def test_the_page_and_the_csv_show_exactly_the_scripted_traffic(client, traffic)
     assert csv_rows(exported.get_data(as_text=True)) == table.rows
 
     # The charts draw the hourly series; the CSV by step has the same numbers per hour.
-    start = funnel_hour(dt.datetime.now(dt.timezone.utc)) - dt.timedelta(hours=23)
+    start = funnel_hour(dt.datetime.now(dt.UTC)) - dt.timedelta(hours=23)
     expected = traffic.expected_series(start, 24)
     charted = ("scans", "texts", "issued", "repeats", "limited", "errors")
     assert table.series["spring"] == {c: expected[("spring", "")][c] for c in charted}
@@ -226,7 +223,7 @@ def test_the_period_selects_what_is_summed(client, traffic):
     week = FunnelTable(client.get("/marketer/results?period=7d", headers=LOGIN).get_data(as_text=True))
     assert nonzero(week.rows) == Traffic.EXPECTED
     assert len(week.series["spring"]["texts"]) == 28  # 6-hour steps
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     days = client.get(f"/marketer/results.csv?from={today - dt.timedelta(days=2)}&to={today}", headers=LOGIN)
     assert csv_rows(days.get_data(as_text=True))[("campaign", "spring", "")]["texts"] == 12
     # Before any traffic: nothing.
@@ -268,7 +265,7 @@ def post_text(app, body: str, sender: str):
 def test_the_counts_are_written_together_later_and_kept_90_days(manual_flush_app):
     app = manual_flush_app
     store = services_of(app).store
-    hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
+    hour = funnel_hour(dt.datetime.now(dt.UTC))
     services_of(app).conversation.clock = Clock(hour + dt.timedelta(minutes=1))
     assert "Your Acme code" in post_text(app, "SAVE", SENDERS[0]).get_data(as_text=True)
     services_of(app).conversation.handle(InboundMessage("SMsimulated", SENDERS[1], SHOP_NUMBER, "SAVE", "cli"))
@@ -276,13 +273,13 @@ def test_the_counts_are_written_together_later_and_kept_90_days(manual_flush_app
     services_of(app).conversation.funnel.flush()
     assert store.funnel_counts([hour])[hour] == {("spring", "none", "issued"): 2}
     ttl = store.client.ttl(store.funnel_key(hour))
-    expected_ttl = (hour + dt.timedelta(days=FUNNEL_RETENTION_DAYS) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    expected_ttl = (hour + dt.timedelta(days=FUNNEL_RETENTION_DAYS) - dt.datetime.now(dt.UTC)).total_seconds()
     assert abs(ttl - expected_ttl) <= 5
 
 
 def test_the_background_writer_writes_within_a_second_or_so(services, text):
     store = services.store
-    hour = funnel_hour(dt.datetime.now(dt.timezone.utc))
+    hour = funnel_hour(dt.datetime.now(dt.UTC))
     services.conversation.clock = Clock(hour + dt.timedelta(minutes=1))
     text("SAVE", sender=SENDERS[2])
     wait_until(lambda: store.funnel_counts([hour])[hour] == {("spring", "none", "issued"): 1},
@@ -354,13 +351,6 @@ def test_a_failing_stats_write_never_fails_a_text(app, settings, redis_url, capl
 
 # -- in a real headless Chromium
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 ROWS_JS = """rows => rows.map(r => [r.className, r.dataset.campaign, r.dataset.poster,
   Object.fromEntries([...r.querySelectorAll('td[data-column]')].map(td => [td.dataset.column, Number(td.textContent)]))])"""

@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from tests.conftest import AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
+from tests.support.webhooks import AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 COUPON = "/customer_engagement/coupon"
 

@@ -8,7 +8,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 
 from bot.sms import signature_valid, twiml
-from tests.conftest import AUTH_TOKEN, twilio_form
+from tests.support.webhooks import AUTH_TOKEN, twilio_form
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ come from the same TrueType files the PDF embeds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .options import PosterError
@@ -27,7 +27,7 @@ REGULAR = Font("KcbVera", _reportlab_font("Vera.ttf"))
 BOLD = Font("KcbVera-Bold", _reportlab_font("VeraBd.ttf"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def glyphs(font: Font):
     """The font's (TTFont, cmap, glyph set, hmtx, units per em), read once."""
     from fontTools.ttLib import TTFont

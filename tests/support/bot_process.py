@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from bot import Settings
 from tests.support.redis_server import free_port
+
+
+def env_of(settings: Settings, campaigns_file: Path) -> dict[str, str]:
+    env = {
+        "REDIS_URL": settings.redis_url,
+        "REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "TALON_API_KEY": settings.talon_api_key,
+        "TALON_DEPLOYMENT": settings.talon_deployment,
+        "TALON_BASE_URL": settings.talon_base_url,
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "TWILIO_API_URL": settings.twilio_api_url,
+        "WEBHOOK_BUDGET_S": str(settings.webhook_budget_s),
+        "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "BOT_SECRET": settings.bot_secret,
+        "CAMPAIGNS_FILE": str(campaigns_file),
+    }
+    return env
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +57,7 @@ class BotProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "BotProcess":
+    def start(self) -> BotProcess:
         self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 30
         while True:  # poll /healthz until the server answers
@@ -65,7 +87,7 @@ class WorkerProcess:
         self.env = {**clean, **env}
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=self.env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -52,7 +52,7 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     @classmethod
-    def on_free_port(cls, make_args, **kwargs) -> "Gunicorn":
+    def on_free_port(cls, make_args, **kwargs) -> Gunicorn:
         port = free_port()
         return cls(make_args(port), port=port, **kwargs)
 
@@ -60,7 +60,7 @@ class Gunicorn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "Gunicorn":
+    def start(self, timeout: float = 20.0) -> Gunicorn:
         self.process = subprocess.Popen(
             self.args, cwd=self.cwd, env=self.env,
             stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),

@@ -41,7 +41,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         args = [
             redis_server_binary(),
             "--port", str(self.port),
@@ -98,7 +98,7 @@ class RedisCluster:
     def url(self) -> str:
         return self.nodes[0].url
 
-    def start(self) -> "RedisCluster":
+    def start(self) -> RedisCluster:
         for node in self.nodes:
             node.start()
         redis_cli = shutil.which("redis-cli")

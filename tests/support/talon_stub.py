@@ -14,9 +14,9 @@ import random
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.http import LoopbackStub

@@ -85,7 +85,7 @@ class TwilioStub(LoopbackStub):
                     scripted = stub.scripted.pop(0) if stub.scripted else None
                     if scripted is None:
                         message = SentMessage("SM" + uuid.uuid4().hex, account, form.get("To", ""), form.get("From", ""),
-                                              form.get("Body", ""), dt.datetime.now(dt.timezone.utc), auth.split(":")[0])
+                                              form.get("Body", ""), dt.datetime.now(dt.UTC), auth.split(":")[0])
                         stub.messages.append(message)
                 if stub.stall.is_set():
                     stub.release.wait(timeout=120)  # the message is recorded: it "went out"

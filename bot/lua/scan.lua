@@ -1,0 +1,13 @@
+-- Store.count_scan: one QR scan into the results funnel's hourly bucket.
+-- KEYS[1] seen (today's visitor set), KEYS[2] funnel bucket of the hour
+-- ARGV[1] visitor (a salted hash), ARGV[2] seen_ttl_ms,
+-- ARGV[3] funnel field prefix ('campaign|poster|'), ARGV[4] funnel bucket expiry (unix seconds)
+-- Returns 1 when the visitor is new today (a unique scan), else 0.
+redis.call('HINCRBY', KEYS[2], ARGV[3] .. 'scan', 1)
+local new = redis.call('SADD', KEYS[1], ARGV[1])
+if new == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[3] .. 'unique_scan', 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+redis.call('EXPIREAT', KEYS[2], ARGV[4])
+return new

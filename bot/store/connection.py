@@ -1,0 +1,80 @@
+"""The store's one way to Redis: its scripts registered once, and Redis errors translated in one place.
+
+`map_redis_errors` turns the errors that mean "Redis cannot be used now"
+(connection, timeout, loading, cluster down or moving, read-only replica,
+out of memory) into `StoreUnavailable`, which callers answer with the busy
+reply or a retry. Every other error (a Lua bug's ResponseError, a wrong
+type) is a bug and raises as itself. redis-py reloads a script on
+NoScriptError by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import redis.exceptions
+
+from ..errors import StoreUnavailable
+from .keys import Keys
+from .scripts import SCRIPTS, source
+
+#: The Redis errors that mean the store is unavailable, not that the bot is wrong.
+UNAVAILABLE: tuple[type[Exception], ...] = tuple(
+    getattr(redis.exceptions, name)
+    for name in (
+        "ConnectionError",  # also BusyLoadingError, AuthenticationError, MaxConnectionsError
+        "TimeoutError",
+        "BusyLoadingError",
+        "ClusterDownError",  # also MasterDownError
+        "MasterDownError",
+        "ClusterError",  # a cluster's redirections or retries ran out
+        "TryAgainError",
+        "ReadOnlyError",
+        "OutOfMemoryError",  # maxmemory reached with noeviction: writes refused until freed
+        "RedisClusterException",  # not a RedisError: no slot covered, no node reachable at start
+    )
+    if hasattr(redis.exceptions, name)
+)
+
+
+@contextlib.contextmanager
+def map_redis_errors(description: str) -> Iterator[None]:
+    """Raise `StoreUnavailable` for the errors in `UNAVAILABLE`; let every other error through."""
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable(f"{description}: {exc}") from exc
+
+
+def text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class Connection(Keys):
+    """One Redis client (node, cluster or the embedded store) with the bot's scripts registered."""
+
+    def __init__(self, client: redis.Redis | Any, *, prefix: str = "kcb", description: str = "redis"):
+        self.client = client
+        self.prefix = prefix
+        self.description = description
+        self._scripts = {name: client.register_script(source(name)) for name in SCRIPTS}
+
+    def _unavailable(self) -> contextlib.AbstractContextManager[None]:
+        return map_redis_errors(self.description)
+
+    def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        with self._unavailable():
+            return self._scripts[script](keys=keys, args=args)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self._unavailable():
+            return getattr(self.client, method)(*args, **kwargs)
+
+    def ping(self) -> bool:
+        """Whether Redis answers: the health check's probe, so any Redis error is a no."""
+        try:
+            return bool(self.client.ping())
+        except (redis.exceptions.RedisError, *UNAVAILABLE):
+            return False

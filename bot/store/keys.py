@@ -1,0 +1,143 @@
+"""Every Redis key of the bot, and its table.
+
+Keys all start with one prefix (default ``kcb``) so several bots can share one
+Redis, and carry a hash tag so every multi-key script touches one cluster slot:
+the customer's sender address, ``{+15551234567}``, for everything about one
+customer; ``{upstream}`` for Talon.One's breaker and budgets, ``{jobs}`` for
+the late-delivery queue, ``{stats}`` for the scan and results counts,
+``{<name>:<id>}`` for other buckets.
+
+========================================  =====================  ==========================================
+key (``P`` = the prefix)                  type / value           lifetime
+========================================  =====================  ==========================================
+``P:{sender}:sid:<MessageSid>``           ``P`` while handled,   30 s while pending (a crashed handler's
+                                          ``R<reply>`` after     claim expires so Twilio's retry works);
+                                                                 24 h once replied (replays within a day)
+``P:{sender}:code:<slug>``                the issued code        ``code_ttl`` (default 400 days): the
+                                                                 "same code again" promise outlives a
+                                                                 campaign; Talon.One remains the source
+``P:{sender}:lock:<slug>``                single-flight token    the issuance budget (PX); released when
+                                                                 the code is written or the call failed
+``P:{sender}:optout``                     hash: at, word         no expiry: an opt-out is kept until START
+``P:{sender}:rate`` / ``rate:<slug>``     GCRA theoretical       until the sender's bucket is full again
+                                          arrival time (ms)      (program limit / a campaign's own limit)
+``P:{sender}:notice``                     ``1``                  one limit period: one notice per window
+``P:{sender}:sent:<slug>``                ``sending:<time>`` /   30 days: a late reply is sent at most once
+                                          ``sent``               per sender and campaign (see delivery.py)
+``P:{sender}:consent``                    list of consent        the program's ``consent_retention_days``
+                                          events, oldest first:  after the last event; older events are
+                                          ``at_ms|event|channel  dropped on each write, and at most
+                                          |campaign|word``       ``CONSENT_MAX_EVENTS`` are kept
+``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
+                                          -> ms of its recorded  recorded last: after it a new serve is
+                                          opt-in source          recorded as a fresh source
+``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
+``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
+                                          open_until (ms)        deleted by the first success
+``P:{upstream}:probe``                    ``1``                  one half-open probe call at a time (PX)
+``P:{jobs}:due``                          zset: job id -> due    until the job completes; a claimed job is
+                                          time (ms)              pushed one lease ahead, so a dead
+                                                                 worker's job comes due again
+``P:{jobs}:payloads`` / ``:attempts``     hash: job id -> JSON   until the job completes
+                                          / tries
+``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
+                                                                 hits per client IP hash
+``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
+                                                                 agent, slug); the salt derives from
+                                                                 BOT_SECRET and the day, never stored
+``P:{stats}:funnel:<YYYY-MM-DDTHH>``      hash: campaign|poster  ``FUNNEL_RETENTION_DAYS`` (90 days) after
+                                          |event -> count, one   the hour's start (EXPIREAT): the one count
+                                          hash per UTC hour      of scans and texts, read by the results
+                                                                 page (results.py) and, summed over the
+                                                                 retention, by `bot scans`; events are
+                                                                 ``scan``, ``unique_scan`` and the texts'
+                                                                 outcomes; no phone numbers, no hashes
+========================================  =====================  ==========================================
+
+(Before the funnel, scans were also counted in all-time hashes ``P:{stats}:scans``,
+``:unique`` and ``:texts``; nothing writes or reads them now.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+STATS_TAG = "stats"
+
+
+class Keys:
+    """The key of each thing the store keeps, under `prefix` (see the table above)."""
+
+    prefix: str
+
+    def _key(self, tag: str, *parts: str) -> str:
+        # Braces inside a tag would break the hash tag; Twilio never sends them.
+        tag = tag.replace("{", "(").replace("}", ")")
+        return ":".join((self.prefix, "{" + tag + "}", *parts))
+
+    # -- one customer: {sender}
+
+    def sid_key(self, sender: str, sid: str) -> str:
+        return self._key(sender, "sid", sid)
+
+    def code_key(self, sender: str, slug: str) -> str:
+        return self._key(sender, "code", slug)
+
+    def lock_key(self, sender: str, slug: str) -> str:
+        return self._key(sender, "lock", slug)
+
+    def optout_key(self, sender: str) -> str:
+        return self._key(sender, "optout")
+
+    def sender_rate_key(self, sender: str, slug: str | None = None) -> str:
+        return self._key(sender, "rate", slug) if slug else self._key(sender, "rate")
+
+    def notice_key(self, sender: str) -> str:
+        return self._key(sender, "notice")
+
+    def sent_key(self, sender: str, slug: str) -> str:
+        return self._key(sender, "sent", slug)
+
+    def consent_key(self, sender: str) -> str:
+        return self._key(sender, "consent")
+
+    def consent_served_key(self, sender: str) -> str:
+        return self._key(sender, "consent", "served")
+
+    def consent_pattern(self) -> str:
+        """The SCAN pattern matching every number's consent log."""
+        return f"{self.prefix}:{{*}}:consent"
+
+    def sender_of_consent_key(self, key: str) -> str:
+        return key[len(self.prefix) + 2: key.rindex("}")]
+
+    # -- Talon.One: {upstream}
+
+    def upstream_key(self, slug: str) -> str:
+        return self._key("upstream", "budget", slug)
+
+    def breaker_key(self) -> str:
+        return self._key("upstream", "breaker")
+
+    def probe_key(self) -> str:
+        return self._key("upstream", "probe")
+
+    # -- the late-delivery queue: {jobs}
+
+    def job_keys(self) -> tuple[str, str, str]:
+        """due, payloads, attempts."""
+        return self._key("jobs", "due"), self._key("jobs", "payloads"), self._key("jobs", "attempts")
+
+    # -- other buckets and the counts
+
+    def bucket_key(self, name: str, ident: str) -> str:
+        return self._key(f"{name}:{ident}", "rate")
+
+    def stats_key(self, *parts: str) -> str:
+        return self._key(STATS_TAG, *parts)
+
+    def seen_key(self, day: str) -> str:
+        return self.stats_key("seen", day)
+
+    def funnel_key(self, hour: dt.datetime) -> str:
+        return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))

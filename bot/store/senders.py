@@ -1,0 +1,220 @@
+"""One customer's state: a text's decision (`begin`), its reply and consent (`finish`), opt-outs, codes.
+
+Round trips per webhook: a repeat texter's whole decision (claim the
+MessageSid, opt-out, rate limit, cached code) is one `begin`; storing the
+reply is one `finish`. A first-time texter's `begin` also takes the
+single-flight lock; the caller then asks the upstream gate (gate.py, another
+slot) and `finish` writes the code. The consent log's event, when there is
+one (an opt-out, an opt-in, or the opt-in source the first time a number is
+served a campaign), is written by that same `finish`: consent costs no extra
+round trip. `consent_log` reads the log back for `bot consent export`.
+
+`ConsentEvent`, `Decision` and `Issuance` live here: they are what these
+calls take and give, and nothing else makes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ..limits import RateLimit
+from .connection import Connection, text
+
+PENDING_TTL_MS = 30_000
+REPLY_TTL_MS = 24 * 3600 * 1000
+DEFAULT_CODE_TTL_MS = 400 * 24 * 3600 * 1000
+#: A number's consent log keeps at most this many events (STOP/START are not
+#: rate limited, so a flood must not grow one key without bound).
+CONSENT_MAX_EVENTS = 500
+
+Status = Literal["replay", "in_flight", "opted_out", "limited", "ok", "issue", "wait"]
+
+
+def ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One event of a number's consent log.
+
+    `opt_in_source` is written the first time a number is served a campaign
+    (which keyword, which campaign, when, by which channel); `opt_out` and
+    `opt_in` on the compliance words, with the word as received.
+    """
+
+    event: Literal["opt_in_source", "opt_out", "opt_in"]
+    at: dt.datetime
+    word: str
+    campaign: str = ""
+    channel: str = ""
+    sender: str = ""  # filled in when read back
+
+    def entry(self) -> str:
+        fields = (self.event, self.channel, self.campaign)
+        if any("|" in f for f in fields):
+            raise ValueError(f"'|' in consent fields {fields!r}")
+        return "|".join((str(ms(self.at)), *fields, self.word))
+
+    @classmethod
+    def parse(cls, sender: str, entry: str) -> ConsentEvent:
+        at_ms, event, channel, campaign, word = entry.split("|", 4)
+        at = dt.datetime.fromtimestamp(int(at_ms) / 1000, dt.UTC)
+        return cls(event, at, word, campaign, channel, sender)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: Status
+    reply: str | None = None
+    code: str | None = None
+    notice: bool = False
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """Ask `begin` to look up (and if missing, lock for) the code of campaign `slug`."""
+
+    slug: str
+    lock_token: str
+    lock_ttl_ms: int
+
+
+def finish_args(
+    *, reply: str, reply_ttl_ms: int, code: str, code_ttl_ms: int, lock_token: str, optout: str,
+    optout_word: str, now_iso: str, consent_event: str, consent_at_ms: int, consent_retention_ms: int,
+    consent_entry: str, consent_campaign: str, consent_max_events: int,
+) -> list[str | int]:
+    """finish.lua's ARGV, in the order of the names at the top of the script."""
+    return [reply, reply_ttl_ms, code, code_ttl_ms, lock_token, optout, optout_word, now_iso,
+            consent_event, consent_at_ms, consent_retention_ms, consent_entry, consent_campaign, consent_max_events]
+
+
+class SenderState(Connection):
+    def begin(
+        self,
+        sid: str,
+        sender: str,
+        *,
+        check_optout: bool,
+        limit: RateLimit | None,
+        limit_scope: str | None = None,
+        issuance: Issuance | None = None,
+    ) -> Decision:
+        """Claim `sid` and decide, in one round trip. See the module docstring."""
+        sid_key = self.sid_key(sender, sid)
+        slug = issuance.slug if issuance else None
+        keys = [
+            sid_key,
+            self.optout_key(sender),
+            self.sender_rate_key(sender, limit_scope),
+            self.notice_key(sender),
+            self.code_key(sender, slug) if slug else sid_key,
+            self.lock_key(sender, slug) if slug else sid_key,
+        ]
+        args = [
+            PENDING_TTL_MS,
+            "1" if check_optout else "0",
+            limit.interval_ms if limit else 0,
+            limit.burst if limit else 0,
+            limit.window_ms if limit else 0,
+            issuance.lock_token if issuance else "",
+            issuance.lock_ttl_ms if issuance else 0,
+        ]
+        status, value = self._run("begin", keys, args)
+        status = text(status)
+        if status == "replay":
+            return Decision("replay", reply=text(value))
+        if status == "limited":
+            return Decision("limited", notice=bool(value))
+        if status == "ok":
+            return Decision("ok", code=text(value) if value else None)
+        return Decision(status)  # type: ignore[arg-type]
+
+    def finish(
+        self,
+        sid: str,
+        sender: str,
+        reply: str,
+        *,
+        slug: str | None = None,
+        code: str | None = None,
+        code_ttl_ms: int = DEFAULT_CODE_TTL_MS,
+        lock_token: str | None = None,
+        optout: Literal["out", "in"] | None = None,
+        word: str = "",
+        consent: ConsentEvent | None = None,
+        consent_retention_days: int = 1826,
+    ) -> None:
+        """Store the reply for replays; with `code`, cache it; release `lock_token`; record opt-out/in;
+        append `consent` to the consent log (an opt-in source only once per campaign and retention)."""
+        sid_key = self.sid_key(sender, sid)
+        keys = [
+            sid_key,
+            self.code_key(sender, slug) if slug else sid_key,
+            self.lock_key(sender, slug) if slug else sid_key,
+            self.optout_key(sender),
+            self.consent_key(sender),
+            self.consent_served_key(sender),
+        ]
+        args = finish_args(
+            reply=reply, reply_ttl_ms=REPLY_TTL_MS, code=code or "", code_ttl_ms=code_ttl_ms,
+            lock_token=lock_token or "", optout=optout or "", optout_word=word, now_iso=now_iso(),
+            consent_event=consent.event if consent else "",
+            consent_at_ms=ms(consent.at) if consent else 0,
+            consent_retention_ms=consent_retention_days * 24 * 3600 * 1000 if consent else 0,
+            consent_entry=consent.entry() if consent else "",
+            consent_campaign=consent.campaign if consent else "",
+            consent_max_events=CONSENT_MAX_EVENTS if consent else 0,
+        )
+        self._run("finish", keys, args)
+
+    def release(self, sid: str, sender: str) -> None:
+        """Give up a claim whose handling failed before a reply, so Twilio's retry can succeed."""
+        self._run("release", [self.sid_key(sender, sid)], [])
+
+    def unlock(self, sender: str, slug: str, token: str) -> None:
+        self._run("unlock", [self.lock_key(sender, slug)], [token])
+
+    def record_opt_out(self, sender: str, word: str) -> None:
+        """An opt-out learnt outside a text (Twilio's 21610)."""
+        self._call("hset", self.optout_key(sender), mapping={"at": now_iso(), "word": word})
+
+    def is_opted_out(self, sender: str) -> bool:
+        return bool(self._call("exists", self.optout_key(sender)))
+
+    def cache_code(self, sender: str, slug: str, code: str, ttl_ms: int = DEFAULT_CODE_TTL_MS) -> None:
+        self._call("set", self.code_key(sender, slug), code, px=ttl_ms)
+
+    def cached_code(self, sender: str, slug: str) -> str | None:
+        value = self._call("get", self.code_key(sender, slug))
+        return text(value) if value is not None else None
+
+    def stored_reply(self, sender: str, sid: str) -> str | None:
+        value = self._call("get", self.sid_key(sender, sid))
+        value = text(value) if value is not None else None
+        return value[1:] if value and value.startswith("R") else None
+
+    def consent_log(self, *, now: dt.datetime, retention_days: int) -> Iterator[ConsentEvent]:
+        """Every number's consent events within the retention, number by number, oldest first.
+
+        SCANs for the log keys (on every primary of a cluster), so it costs no
+        index key outside the sender's hash tag; meant for exports, not requests.
+        """
+        cutoff = now - dt.timedelta(days=retention_days)
+        with self._unavailable():
+            keys = sorted({text(k) for k in self.client.scan_iter(match=self.consent_pattern(), count=500)})
+            for key in keys:
+                sender = self.sender_of_consent_key(key)
+                for raw in self.client.lrange(key, 0, -1):
+                    event = ConsentEvent.parse(sender, text(raw))
+                    if event.at >= cutoff:
+                        yield event

@@ -1,0 +1,244 @@
+"""The store's fast layer, on the real redis-server: decisions, limits, the job queue, error translation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+import uuid
+
+import pytest
+import redis
+import redis.exceptions
+
+from bot.errors import StoreUnavailable
+from bot.limits import BreakerPolicy, RateLimit
+from bot.store import UNAVAILABLE, ConsentEvent, Issuance, Store, connect, funnel_field, funnel_hour, map_redis_errors
+from bot.store.scripts import SCRIPTS, lua_file
+from bot.store.senders import finish_args
+from tests.support.redis_server import RedisServer
+
+SENDER = "+15551230000"
+HOUR = 3600
+
+
+@pytest.fixture
+def store(redis_url) -> Store:
+    store = connect(redis_url, prefix="s" + uuid.uuid4().hex[:12])
+    yield store
+    store.client.close()
+
+
+def sid() -> str:
+    return "SM" + uuid.uuid4().hex
+
+
+def issuance(token: str = "t1") -> Issuance:
+    return Issuance("spring", lock_token=token, lock_ttl_ms=10_000)
+
+
+# -- begin / finish
+
+
+def test_the_first_text_takes_the_lock_a_second_waits_and_the_code_then_serves_both(store):
+    first, second, third = sid(), sid(), sid()
+    assert store.begin(first, SENDER, check_optout=True, limit=None, issuance=issuance("a")).status == "issue"
+    assert store.begin(second, SENDER, check_optout=True, limit=None, issuance=issuance("b")).status == "wait"
+    store.finish(first, SENDER, "Your code: C1", slug="spring", code="C1", lock_token="a")
+    again = store.begin(third, SENDER, check_optout=True, limit=None, issuance=issuance("c"))
+    assert (again.status, again.code) == ("ok", "C1")
+    assert store.cached_code(SENDER, "spring") == "C1"
+    assert not store.client.exists(store.lock_key(SENDER, "spring"))  # released by finish
+
+
+def test_a_redelivered_sid_is_in_flight_then_replayed(store):
+    message = sid()
+    assert store.begin(message, SENDER, check_optout=True, limit=None).status == "ok"
+    assert store.begin(message, SENDER, check_optout=True, limit=None).status == "in_flight"
+    store.finish(message, SENDER, "Hello")
+    replay = store.begin(message, SENDER, check_optout=True, limit=None)
+    assert (replay.status, replay.reply) == ("replay", "Hello")
+    assert store.stored_reply(SENDER, message) == "Hello"
+
+
+def test_a_released_claim_lets_the_retry_run(store):
+    message = sid()
+    store.begin(message, SENDER, check_optout=True, limit=None)
+    store.release(message, SENDER)
+    assert store.begin(message, SENDER, check_optout=True, limit=None).status == "ok"
+
+
+def test_an_opt_out_is_kept_until_the_opt_in(store):
+    store.finish(sid(), SENDER, "Unsubscribed", optout="out", word="STOP")
+    assert store.is_opted_out(SENDER)
+    assert store.begin(sid(), SENDER, check_optout=True, limit=None).status == "opted_out"
+    assert store.begin(sid(), SENDER, check_optout=False, limit=None).status == "ok"  # START itself gets through
+    store.finish(sid(), SENDER, "Welcome back", optout="in", word="START")
+    assert not store.is_opted_out(SENDER)
+
+
+def test_an_opt_in_source_is_logged_once_per_campaign(store):
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for _ in range(2):
+        event = ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms")
+        store.finish(sid(), SENDER, "code", consent=event, consent_retention_days=30)
+    store.finish(sid(), SENDER, "bye", optout="out", word="STOP", consent=ConsentEvent("opt_out", now, "STOP"))
+    events = [(e.sender, e.event, e.campaign, e.word) for e in store.consent_log(now=now, retention_days=30)]
+    assert events == [(SENDER, "opt_in_source", "spring", "SAVE"), (SENDER, "opt_out", "", "STOP")]
+
+
+def test_finish_argv_is_built_in_the_order_the_script_names_it():
+    named = re.findall(r"^local (\w+) = ARGV\[(\d+)\]", lua_file("finish"), re.MULTILINE)
+    assert [int(n) for _, n in named] == list(range(1, len(named) + 1))
+    assert [name for name, _ in named] == list(inspect.signature(finish_args).parameters)
+
+
+# -- GCRA limits and the upstream gate
+
+
+def test_the_sender_limit_allows_the_burst_then_one_notice(store):
+    limit = RateLimit(rate=1, per_seconds=HOUR, burst=2)
+    decisions = [store.begin(sid(), SENDER, check_optout=True, limit=limit) for _ in range(4)]
+    assert [(d.status, d.notice) for d in decisions] == [("ok", False), ("ok", False), ("limited", True), ("limited", False)]
+
+
+def test_a_bucket_allows_its_burst(store):
+    limit = RateLimit(rate=1, per_seconds=HOUR, burst=3)
+    key = store.bucket_key("web", "client-a")
+    assert [store.allow(key, limit) for _ in range(4)] == [True, True, True, False]
+    assert store.allow(store.bucket_key("web", "client-b"), limit)  # another bucket is its own
+
+
+def test_the_breaker_opens_after_its_failures_and_the_budget_says_over(store):
+    breaker = BreakerPolicy(failures=2, window_s=60, cooldown_s=60)
+    assert store.upstream_gate("spring", None, probe_ttl_ms=1000).state == "go"
+    assert store.record_upstream(False, breaker) is False
+    assert store.record_upstream(False, breaker) is True
+    gate = store.upstream_gate("spring", None, probe_ttl_ms=1000)
+    assert gate.state == "open" and 0 < gate.retry_in_ms <= 60_000
+    assert store.breaker_state() == "open"
+    store.record_upstream(True, breaker)
+    assert store.breaker_state() == "closed"
+    budget = RateLimit(rate=1, per_seconds=HOUR, burst=1)
+    assert [store.upstream_gate("autumn", budget, probe_ttl_ms=1000).state for _ in range(2)] == ["go", "over"]
+
+
+# -- the late-delivery queue and the sent markers
+
+
+def test_a_job_is_queued_once_leased_retried_and_completed(store):
+    assert store.enqueue("job-1", '{"n": 1}') is True
+    assert store.enqueue("job-1", '{"n": 2}') is False  # already waiting
+    assert store.claim(lease_ms=60_000) == ("job-1", '{"n": 1}', 1)
+    assert store.claim(lease_ms=60_000) is None  # leased
+    store.retry_later("job-1", delay_ms=0)
+    assert store.claim(lease_ms=0) == ("job-1", '{"n": 1}', 2)
+    assert store.claim(lease_ms=60_000) == ("job-1", '{"n": 1}', 3)  # a zero lease ran out: due again
+    store.complete("job-1")
+    assert store.queued() == 0 and store.claim(lease_ms=60_000) is None
+
+
+def test_a_delayed_job_is_not_due_yet(store):
+    store.enqueue("later", "{}", delay_ms=60_000)
+    assert store.queued() == 1 and store.claim(lease_ms=1000) is None
+
+
+def test_mark_sending_lets_one_caller_send(store):
+    assert store.mark_sending(SENDER, "spring") is None
+    assert store.mark_sending(SENDER, "spring").startswith("sending:")
+    store.mark_sent(SENDER, "spring")
+    assert store.mark_sending(SENDER, "spring") == "sent"
+
+
+# -- the funnel, the one count of scans and texts
+
+
+def test_poster_stats_sum_the_funnel_and_attribute_only_texts_with_a_ref(store):
+    now = dt.datetime.now(dt.UTC)
+    day = now.strftime("%Y-%m-%d")
+    assert store.count_scan("spring", "main", "visitor-a", day) is True
+    assert store.count_scan("spring", "main", "visitor-a", day) is False
+    earlier = funnel_hour(now) - dt.timedelta(days=89)
+    store.count_funnel({
+        (funnel_hour(now), funnel_field("spring", "main", "issued")): 2,
+        (earlier, funnel_field("spring", "main", "repeat")): 1,
+        (earlier, funnel_field("spring", "none", "issued")): 5,  # no reference: not attributed
+        (earlier - dt.timedelta(days=2), funnel_field("spring", "old", "issued")): 1,  # past the retention
+    })
+    assert store.poster_stats(now) == {("spring", "main"): {"scans": 2, "unique": 1, "texts": 3}}
+
+
+# -- Redis errors: unavailable is StoreUnavailable, a bug is a bug
+
+
+def test_a_lua_bug_is_not_reported_as_the_store_being_unavailable(store):
+    with pytest.raises(redis.exceptions.ResponseError) as raised:
+        store._run("allow", [store.bucket_key("web", "x")], ["not a number", "1"])  # every script call's path
+    assert not isinstance(raised.value, StoreUnavailable)
+    assert "arithmetic" in str(raised.value) or "compare" in str(raised.value)  # Lua's own complaint
+
+
+def test_a_flushed_script_cache_is_reloaded(store):
+    store.client.script_flush()
+    assert store.begin(sid(), SENDER, check_optout=True, limit=None).status == "ok"
+
+
+def test_a_stopped_redis_is_store_unavailable_on_every_kind_of_call():
+    server = RedisServer().start()
+    try:
+        store = connect(server.url, prefix="gone")
+        assert store.ping()
+        server.stop()
+        calls = {
+            "script": lambda: store.begin(sid(), SENDER, check_optout=True, limit=None),
+            "command": lambda: store.cached_code(SENDER, "spring"),
+            "pipeline": lambda: store.complete("job-1"),
+            "reading pipeline": lambda: store.funnel_counts([dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]),
+            "scan": lambda: list(store.consent_log(now=dt.datetime.now(dt.UTC), retention_days=1)),
+        }
+        for name, call in calls.items():
+            with pytest.raises(StoreUnavailable, match="redis: "):
+                call()
+        assert store.ping() is False
+    finally:
+        server.cleanup()
+
+
+@pytest.mark.parametrize("error", [
+    redis.exceptions.ConnectionError("refused"), redis.exceptions.TimeoutError("slow"),
+    redis.exceptions.BusyLoadingError("loading"), redis.exceptions.ClusterDownError("down"),
+    redis.exceptions.TryAgainError("again"), redis.exceptions.ReadOnlyError("replica"),
+    redis.exceptions.MasterDownError("master down"), redis.exceptions.RedisClusterException("no slot"),
+], ids=lambda e: type(e).__name__)
+def test_the_unavailable_errors_are_translated(error):
+    assert isinstance(error, UNAVAILABLE)
+    with pytest.raises(StoreUnavailable, match="cluster: ") as raised:
+        with map_redis_errors("cluster"):
+            raise error
+    assert raised.value.__cause__ is error
+
+
+@pytest.mark.parametrize("error", [
+    redis.exceptions.ResponseError("ERR user_script:1: attempt to compare nil with number"),
+    redis.exceptions.DataError("bad argument"), redis.exceptions.NoScriptError("NOSCRIPT"),
+], ids=lambda e: type(e).__name__)
+def test_bugs_raise_as_themselves(error):
+    with pytest.raises(type(error)) as raised:
+        with map_redis_errors("redis"):
+            raise error
+    assert raised.value is error
+
+
+# -- the scripts' files
+
+
+def test_every_lua_file_is_in_the_table_and_names_its_keys_and_argv():
+    from importlib import resources
+
+    files = {p.name[:-4] for p in resources.files("bot").joinpath("lua").iterdir() if p.name.endswith(".lua")}
+    used = {part for parts in SCRIPTS.values() for part in parts}
+    assert used == files
+    preludes = {"clock", "gcra"}
+    for name in files - preludes:
+        head = lua_file(name).split("\n\n")[0]
+        assert "KEYS" in head and "ARGV" in head, name
