@@ -41,7 +41,9 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging()
     services = Services.build(Settings.from_env())
     if services.settings.embedded_store:
-        raise ConfigError("REDIS_URL: the worker needs the Redis the web process uses (the embedded store is per process)")
+        raise ConfigError(
+            "REDIS_URL: the worker needs the Redis the web process uses (the embedded store is per process)"
+        )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -138,7 +140,9 @@ def _scans(args: argparse.Namespace) -> int:
 
     services = Services.build(Settings.from_env())
     if services.settings.embedded_store:
-        print("note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL", file=sys.stderr)
+        print(
+            "note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL", file=sys.stderr
+        )
     rows = services.store.poster_stats()
     print(f"{'campaign':<16} {'poster':<24} {'scans':>7} {'unique':>7} {'texts':>7}")
     for (campaign, poster), counts in sorted(rows.items()):
@@ -169,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check", help="validate a campaign file and print every problem")
-    check.add_argument("file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})")
+    check.add_argument(
+        "file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})"
+    )
     check.set_defaults(run=_check)
 
     consent = commands.add_parser("consent", help="the consent log (opt-in sources, opt-outs, opt-ins)")
@@ -193,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_argument("--error-correction", choices=("L", "M", "Q", "H"), default="M",
                         help="QR error correction: M indoors (default), Q outdoors")
     poster.add_argument("--mode", choices=("direct", "tracked"), default="direct",
-                        help="direct: SMSTO:<number>:<KEYWORD> (offline); tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
+                        help="direct: SMSTO:<number>:<KEYWORD> (offline); "
+                             "tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
     poster.add_argument("--ref", metavar="REF", help="a per-poster reference prefilled after the keyword, e.g. P7")
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
@@ -202,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     scans.set_defaults(run=_scans)
 
     doctor = commands.add_parser(
-        "doctor", help="check a deployment end to end: settings, campaign file, Redis, Talon.One, Twilio (exit 1 on FAIL)"
+        "doctor",
+        help="check a deployment end to end: settings, campaign file, Redis, Talon.One, Twilio (exit 1 on FAIL)",
     )
     doctor.set_defaults(run=_doctor)
     return parser

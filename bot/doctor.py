@@ -14,13 +14,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from .campaign_file import load_campaigns
 from .campaigns import SHORT_CODE_RE, CampaignBook
 from .config import Settings
-from .errors import CampaignFileError, ConfigError, UpstreamError, UpstreamPermanent
+from .errors import (
+    CampaignFileError,
+    ConfigError,
+    DeliveryError,
+    StoreUnavailable,
+    UpstreamError,
+    UpstreamPermanent,
+)
+
+if TYPE_CHECKING:
+    from .outbound import SmsSender
 
 Level = Literal["ok", "warn", "FAIL"]
 
@@ -89,14 +99,13 @@ def check_redis(settings: Settings) -> Iterator[Verdict]:
     if settings.embedded_store:
         yield warn("redis", "REDIS_URL is unset: the embedded store, this process's only and lost on exit (the demo)")
         return
-    import redis
-
-    from .store import connect
+    from .store import connect, map_redis_errors
 
     where = redacted(settings.redis_url)
     try:
-        store = connect(settings.redis_url, cluster=settings.redis_cluster, prefix=settings.redis_key_prefix)
-    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+        with map_redis_errors(where):  # a cluster client looks for its nodes when it is made
+            store = connect(settings.redis_url, cluster=settings.redis_cluster, prefix=settings.redis_key_prefix)
+    except StoreUnavailable as exc:
         yield fail("redis", f"{where} does not answer: {exc}")
         return
     try:
@@ -104,41 +113,22 @@ def check_redis(settings: Settings) -> Iterator[Verdict]:
             yield fail("redis", f"{where} does not answer")
             return
         yield ok("redis", f"{where} answers")
-        try:
-            nodes = _config(store.client, settings.redis_cluster)
-        except redis.exceptions.ResponseError as exc:
-            # Managed Redis services often rename or disable CONFIG.
-            yield warn(
-                "redis persistence",
-                f"cannot tell: CONFIG GET is refused ({exc}); make sure with your provider that appendonly is "
-                "yes and maxmemory-policy is noeviction",
-            )
-            return
-        for node, config in nodes.items():
-            yield persistence_verdict(node or where, config)
-            yield eviction_verdict(node or where, config)
+        nodes = store.server_config("appendonly", "appendfsync", "save", "maxmemory-policy")
+    except StoreUnavailable as exc:
+        yield fail("redis", f"{where} stopped answering: {exc}")
+        return
     finally:
         store.client.close()
-
-
-def _config(client, cluster: bool) -> dict[str, dict[str, str]]:
-    """CONFIG GET of the settings that decide whether an opt-out survives, per primary ("" for one node)."""
-    names = ("appendonly", "appendfsync", "save", "maxmemory-policy")
-    if not cluster:
-        return {"": _config_of(client, names)}
-    return {node.name: _config_of(client, names, target_nodes=node) for node in client.get_primaries()}
-
-
-def _config_of(client, names: tuple[str, ...], **target) -> dict[str, str]:
-    config: dict[str, str] = {}
-    for name in names:
-        for key, value in client.config_get(name, **target).items():
-            config[_text(key)] = _text(value)
-    return config
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    if nodes is None:
+        yield warn(
+            "redis persistence",
+            "cannot tell: Redis refuses CONFIG GET (as managed services often do); make sure with your provider "
+            "that appendonly is yes and maxmemory-policy is noeviction",
+        )
+        return
+    for node, config in nodes.items():
+        yield persistence_verdict(node or where, config)
+        yield eviction_verdict(node or where, config)
 
 
 def persistence_verdict(where: str, config: Mapping[str, str]) -> Verdict:
@@ -229,58 +219,48 @@ def check_twilio(settings: Settings, book: CampaignBook | None) -> Iterator[Verd
     if not settings.twilio_account_sid:
         yield warn("twilio", "TWILIO_ACCOUNT_SID is unset: the credentials and the numbers' webhook are not checked")
         return
-    from twilio.base.exceptions import TwilioException, TwilioRestException
-
     from .outbound import SmsSender
 
     sid = settings.twilio_account_sid
-    client = SmsSender(
+    twilio = SmsSender(
         sid, settings.twilio_auth_token, api_url=settings.twilio_api_url, timeout=settings.twilio_timeout_s
-    ).client
+    )
     try:
-        account = client.api.v2010.accounts(sid).fetch()
-    except TwilioRestException as exc:
+        status, name = twilio.account()
+    except DeliveryError as exc:
         refused = (
             "credentials refused (TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN is wrong)" if exc.status == 401
             else "the account cannot be read"
         )
-        yield fail("twilio", f"{refused}: Twilio {exc.status}/{exc.code}: {exc.msg}")
+        yield fail("twilio", f"{refused}: {exc}")
         return
-    except (TwilioException, OSError) as exc:
-        yield fail("twilio", f"{settings.twilio_api_url} unreachable: {exc}")
+    if status != "active":
+        yield fail("twilio", f"account {sid} is {status}")
         return
-    if account.status != "active":
-        yield fail("twilio", f"account {sid} is {account.status}")
-        return
-    yield ok("twilio", f"the credentials are accepted: account {sid} ({account.friendly_name}) is active")
+    yield ok("twilio", f"the credentials are accepted: account {sid} ({name}) is active")
     if book is None:
         yield warn("twilio webhook", "not checked: the campaign file is unusable")
         return
     for number in book.program.numbers:
-        yield webhook_verdict(client, number, expected, sid)
+        yield webhook_verdict(twilio, number, expected, sid)
 
 
-def webhook_verdict(client, number: str, expected: str | None, account_sid: str) -> Verdict:
-    from twilio.base.exceptions import TwilioException, TwilioRestException
-
+def webhook_verdict(twilio: SmsSender, number: str, expected: str | None, account_sid: str) -> Verdict:
+    """Whether Twilio posts `number`'s texts to `expected` (PUBLIC_BASE_URL/sms), where its API can tell."""
     check = f"webhook {number}"
+    wanted = expected or "PUBLIC_BASE_URL/sms"
     if SHORT_CODE_RE.match(number):
-        return warn(check, f"a short code: check its SMS URL in the Console is {expected or 'PUBLIC_BASE_URL/sms'}")
+        return warn(check, f"a short code: check in the Console that its SMS URL is {wanted}")
     try:
-        found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
-    except TwilioRestException as exc:
-        return warn(check, f"cannot tell: Twilio {exc.status}/{exc.code}: {exc.msg}")
-    except (TwilioException, OSError) as exc:
+        incoming = twilio.incoming_number(number)
+    except DeliveryError as exc:
         return warn(check, f"cannot tell: {exc}")
-    if not found:
+    if incoming is None:
         return fail(check, f"not a number of account {account_sid}: texts to it never reach this bot")
-    incoming = found[0]
     if incoming.sms_application_sid:
-        return warn(check, f"answered by TwiML app {incoming.sms_application_sid}: check that its SMS URL is "
-                           f"{expected or 'PUBLIC_BASE_URL/sms'}")
+        return warn(check, f"answered by TwiML app {incoming.sms_application_sid}: check that its SMS URL is {wanted}")
     if not incoming.sms_url:
-        return warn(check, "no SMS URL of its own: if it is in a Messaging Service, the service's incoming URL "
-                           f"must be {expected or 'PUBLIC_BASE_URL/sms'}")
+        return warn(check, f"no SMS URL of its own: if it is in a Messaging Service, the service's must be {wanted}")
     if (incoming.sms_method or "POST").upper() != "POST":
         return fail(check, f"Twilio sends {incoming.sms_method} to {incoming.sms_url}; the bot takes POST only")
     if expected is None:

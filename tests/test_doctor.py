@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import Verdict, diagnose
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, SHOP_NUMBER
-from tests.support.redis_server import RedisServer
+from tests.support.cli import run_bot as bot
+from tests.support.redis_server import RedisServer, free_port
 from tests.support.talon_stub import TalonStub, error_body
 from tests.support.twilio_stub import TwilioStub
-from tests.test_cli import bot
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, SHOP_NUMBER
 
 PERSISTENT = ("--appendonly", "yes")
 
@@ -112,7 +112,7 @@ def test_a_redis_that_refuses_config_is_a_warning_not_a_crash(deployment):
     found = verdicts(deployment)
     assert found["redis"].level == "ok"
     assert found["redis persistence"].level == "warn"
-    assert found["redis persistence"].detail.startswith("cannot tell: CONFIG GET is refused")
+    assert found["redis persistence"].detail.startswith("cannot tell: Redis refuses CONFIG GET")
     assert "redis eviction" not in found
 
 
@@ -146,7 +146,7 @@ def test_a_campaign_talon_one_does_not_know_fails_with_its_slug(deployment, talo
 
 
 def test_an_unreachable_talon_one_fails(deployment):
-    deployment["TALON_BASE_URL"] = f"http://127.0.0.1:{RedisServer().port}"  # a free port: nothing listens
+    deployment["TALON_BASE_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     verdict = verdicts(deployment)["talon.one"]
     assert verdict.level == "FAIL" and "gave no usable answer" in verdict.detail
 
@@ -187,7 +187,8 @@ def test_a_number_not_in_the_account_fails(deployment, twilio):
     twilio.numbers.clear()
     twilio.add_number("AC" + "9" * 32, SHOP_NUMBER, sms_url=PUBLIC_BASE_URL + "/sms")
     verdict = verdicts(deployment)[f"webhook {SHOP_NUMBER}"]
-    assert (verdict.level, verdict.detail) == ("FAIL", f"not a number of account {ACCOUNT_SID}: texts to it never reach this bot")
+    assert verdict.level == "FAIL"
+    assert verdict.detail == f"not a number of account {ACCOUNT_SID}: texts to it never reach this bot"
 
 
 def test_a_number_answered_by_a_twiml_app_or_a_messaging_service_is_a_warning(deployment, twilio):

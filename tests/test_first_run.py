@@ -4,6 +4,7 @@ test-only package, and a command writing to a pipe that closes early ends quietl
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -12,15 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.conversation import InboundMessage
-from tests.conftest import DEPLOYMENT, SHOP_NUMBER
+from tests.support.cli import clean_env
+from tests.support.webhooks import DEPLOYMENT, SHOP_NUMBER
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ONLY = ("pytest", "hypothesis", "zxingcpp", "cairosvg", "playwright")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    prefixes = ("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_", "MARKETER_")
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
 
 
 def make_dry_run(target: str) -> str:
@@ -35,10 +32,14 @@ def test_make_run_installs_the_bot_without_the_test_extra_and_make_test_with_it(
     assert "pip install --quiet -e '.[test]'" in make_dry_run("test")
 
 
+def requirement_name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower()
+
+
 def test_the_runtime_dependencies_name_no_test_tool():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    runtime = {d.split("[")[0].split(">")[0].split("=")[0].strip().lower() for d in project["dependencies"]}
-    test = {d.split("[")[0].split(">")[0].split("=")[0].strip().lower() for d in project["optional-dependencies"]["test"]}
+    runtime = {requirement_name(d) for d in project["dependencies"]}
+    test = {requirement_name(d) for d in project["optional-dependencies"]["test"]}
     assert runtime.isdisjoint(test)
     assert {"pytest", "ruff", "playwright", "hypothesis", "zxing-cpp", "cairosvg"} <= test
 
@@ -68,7 +69,8 @@ for argv in (
 from bot import create_app
 
 client = create_app().test_client()
-form = dict(MessageSid="SM" + "0" * 32, AccountSid="AC" + "0" * 32, From="+15551234567", To="{SHOP_NUMBER}", Body="SAVE")
+form = dict(MessageSid="SM" + "0" * 32, AccountSid="AC" + "0" * 32, From="+15551234567", To="{SHOP_NUMBER}",
+            Body="SAVE")
 assert b"Your Acme code" in client.post("/sms", data=form).data
 assert client.get("/q/spring").status_code == 200
 print("served without", {TEST_ONLY!r})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from bot.posters import (
     render,
 )
 from tests.support.campaign_files import CAMPAIGNS, WITH_POSTERS
+from tests.support.cli import run_bot as bot
 from tests.support.decoders import raster, zbar, zxing
 from tests.support.webhooks import PUBLIC_BASE_URL
 
@@ -188,19 +187,15 @@ colour = "red"
     assert any(".colour: unknown field 'colour'" in p for p in problems)
 
 
-def bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_cli_writes_each_format_by_suffix(tmp_path):
     campaigns = tmp_path / "campaigns.toml"
     campaigns.write_text(WITH_POSTERS)
     env = {"CAMPAIGNS_FILE": str(campaigns), "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
     for fmt in ("pdf", "svg", "png"):
         out = tmp_path / f"poster.{fmt}"
-        result = bot("poster", "spring-harbour", "--output", str(out), "--mode", "tracked", "--paper", "Letter", env=env)
+        result = bot(
+            "poster", "spring-harbour", "--output", str(out), "--mode", "tracked", "--paper", "Letter", env=env
+        )
         assert result.returncode == 0, result.stderr
         assert zxing(raster(out.read_bytes(), fmt)).text == PUBLIC_BASE_URL + "/q/spring-harbour"
     assert out.read_bytes().startswith(b"\x89PNG")
@@ -230,15 +225,13 @@ def pdffonts(pdf: Path) -> list[dict[str, str]]:
     out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True, timeout=60).stdout
     header, rule, *rows = out.splitlines()
     widths = [len(column) for column in rule.split(" ")]
-    names = header.split()
-    table = []
-    for row in rows:
-        cells, start = [], 0
-        for width in widths:
-            cells.append(row[start:start + width].strip())
-            start += width + 1
-        table.append(dict(zip(names, cells)))
-    return table
+
+    def cells(line: str) -> list[str]:  # the columns are as wide as the rule's dashes
+        starts = [sum(widths[:n]) + n for n in range(len(widths))]
+        return [line[start:start + width].strip() for start, width in zip(starts, widths, strict=True)]
+
+    names = cells(header)
+    return [dict(zip(names, cells(row), strict=True)) for row in rows]
 
 
 def test_the_pdf_embeds_every_font_it_uses(book, tmp_path):

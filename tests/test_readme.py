@@ -14,11 +14,9 @@ fails the test: teach it here or mark it.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pytest
 
 from bot.cli import build_parser
 from tests.support.bot_process import BotProcess
+from tests.support.cli import clean_env, run_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -97,11 +96,6 @@ def commands_of(body: list[tuple[int, str]], *, console: bool) -> list[Command]:
 BLOCKS = shell_blocks(README.read_text())
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    prefixes = ("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_", "MARKETER_", "TRUSTED_")
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
-
-
 @pytest.fixture(scope="module")
 def demo() -> BotProcess:
     """The bot as `make run` serves it: gunicorn, one worker, the embedded defaults."""
@@ -136,10 +130,7 @@ def run(command: Command, cwd: Path, exported: dict[str, str], request) -> subpr
             exported[name] = value
         return None
     if program == "bot":
-        result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=clean_env(**exported, **env),
-            capture_output=True, text=True, timeout=120,
-        )
+        result = run_bot(*args, env={**exported, **env}, cwd=cwd)
         if args and args[0] == "poster" and result.returncode == 0:
             written = cwd / output_file(args)
             assert written.is_file() and written.stat().st_size > 0, f"README line {command.line}: no {written}"

@@ -138,7 +138,9 @@ def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Camp
     campaign, poster = found
     if ref is not None:
         if poster is not None and ref.upper() != poster.ref:
-            raise PosterError(f"poster {poster.slug!r} has its own ref {poster.ref!r}: drop --ref or use the campaign slug")
+            raise PosterError(
+                f"poster {poster.slug!r} has its own ref {poster.ref!r}: drop --ref or use the campaign slug"
+            )
         if not REF_RE.match(ref):
             raise PosterError(f"ref: expected 1-8 letters and digits with at least one digit, e.g. P7, got {ref!r}")
         ref = ref.upper()

@@ -107,9 +107,9 @@ class TwilioStub(LoopbackStub):
 
             def do_GET(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                if len(parts) == 3 and parts[:2] == ["2010-04-01", "Accounts"] and parts[2].endswith(".json"):
+                if parts[:2] == ["2010-04-01", "Accounts"] and len(parts) == 3 and parts[2].endswith(".json"):
                     return self._get_account(parts[2].removesuffix(".json"))
-                if len(parts) == 4 and parts[:2] == ["2010-04-01", "Accounts"] and parts[3] == "IncomingPhoneNumbers.json":
+                if parts[:2] == ["2010-04-01", "Accounts"] and parts[3:] == ["IncomingPhoneNumbers.json"]:
                     return self._list_numbers(parts[2])
                 account = self._account()
                 if account is None:
