@@ -45,10 +45,14 @@ DEFAULT_REPLIES = {
 }
 
 PROGRAM_DEFAULTS = {
-    "opt_out_reply": "{{ program.name }}: you are unsubscribed and will get no more messages. Reply START to resubscribe.",
+    "opt_out_reply": (
+        "{{ program.name }}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
+    ),
     "opt_in_reply": "{{ program.name }}: you are subscribed again. Reply HELP for help, STOP to cancel.",
     "limited_reply": "{{ program.name }}: too many messages. Please wait a while before texting again.",
-    "error_reply": "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes.",
+    "error_reply": (
+        "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes."
+    ),
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
     "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
 }
@@ -315,7 +319,8 @@ class _Loader:
                 bad("identifier", f"bad placeholder syntax: {exc}")
                 names = {"phone"}
             if names - IDENTIFIER_FIELDS:
-                bad("identifier", f"unknown placeholder(s) {sorted(names - IDENTIFIER_FIELDS)}; use {sorted(IDENTIFIER_FIELDS)}")
+                bad("identifier", f"unknown placeholder(s) {sorted(names - IDENTIFIER_FIELDS)};"
+                                  f" use {sorted(IDENTIFIER_FIELDS)}")
             elif "phone" not in names:
                 bad("identifier", "must contain {phone}, or every customer would share one coupon")
 

@@ -329,7 +329,9 @@ class Conversation:
     def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock) -> None:
         """The one line and the one count per text (metrics.py documents the counter)."""
         count_text(message.channel, reply.campaign, reply.outcome)
-        timings = {"upstream_ms": round(upstream.seconds * 1000, 2), "upstream_calls": upstream.calls} if upstream.calls else {}
+        timings = {}
+        if upstream.calls:
+            timings = {"upstream_ms": round(upstream.seconds * 1000, 2), "upstream_calls": upstream.calls}
         log.info(
             "text handled",
             extra={

@@ -80,7 +80,7 @@ def entry_index(secret: str | bytes, campaign: str, entrants: Iterable[tuple[str
 def canonical_entries(entries: Iterable[str]) -> bytes:
     """The frozen list's canonical bytes: ids sorted, one per line. Refuses a bad or repeated id."""
     ordered = sorted(entries)
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in zip(ordered, ordered[1:], strict=False):
         if before == after:
             raise DrawError(f"entry {after} appears more than once in the entry list")
     for entry in ordered:
@@ -393,7 +393,7 @@ class _Verifier:
             self.note("entries", f"{len(bad)} items are not entry ids (64 lowercase hex digits), "
                                  f"the first {bad[0]!r}")
             return None
-        for index, (before, after) in enumerate(zip(entries, entries[1:]), start=1):
+        for index, (before, after) in enumerate(zip(entries, entries[1:], strict=False), start=1):
             if before >= after:
                 if before == after:
                     self.note("entries", f"{after} appears more than once")
@@ -447,7 +447,7 @@ class _Verifier:
         if not isinstance(winners, list) or len(winners) != winner_count:
             self.note("winners", f"must list winner_count ({winner_count}) entry ids")
             return None
-        for position, (drawn, listed) in enumerate(zip(ranking, winners), start=1):
+        for position, (drawn, listed) in enumerate(zip(ranking, winners, strict=False), start=1):
             if drawn != listed:
                 self.note("winners", f"not the ranking that the seed and public_value give: winner {position} "
                                      f"is {drawn}, the file says {listed!r}")

@@ -288,8 +288,10 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
         if campaign not in declared and not any((campaign, p) in cells for p in posters):
             continue
         poster_rows = [_row(campaign, p, cells.get((campaign, p)), len(points)) for p in posters]
-        total = [sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
-                 for i in range(len(points))]
+        total = [
+            sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
+            for i in range(len(points))
+        ]
         results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared or not campaign))
         if campaign:  # texts that matched no campaign have no posters to show
             results.rows.extend(poster_rows)
@@ -372,7 +374,8 @@ class Chart:
         ]
         y_ticks = [(y(scale * k / 4), round(scale * k / 4)) for k in range(5) if float(scale * k / 4).is_integer()]
         every = max(1, len(points) // 6)
-        fmt = "%H:%M" if period.step < DAY and period.end - period.start <= DAY else "%b %d" if period.step >= DAY else "%b %d %Hh"
+        fmt = ("%H:%M" if period.step < DAY and period.end - period.start <= DAY
+               else "%b %d" if period.step >= DAY else "%b %d %Hh")
         x_ticks = [(x(i), points[i].strftime(fmt)) for i in range(0, len(points), every)]
         return cls(width, height, left, top, plot_w, plot_h, lines, y_ticks, x_ticks, maximum)
 

@@ -21,7 +21,6 @@ from bot.birthdays import (
 )
 from bot.quiet_hours import AllowedHours, LocalZones, parse_zone
 
-UTC = UTC
 JULY_14 = MonthDay(7, 14)
 
 

@@ -125,7 +125,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
 @pytest.mark.parametrize("field", ["application_id", "campaign_id", "external_campaign_id"])
 def test_coupon_campaign_needs_its_talon_one_ids(tmp_path, field):
     first_end = CAMPAIGNS.index('slug = "club"')
-    head = "\n".join(l for l in CAMPAIGNS[:first_end].splitlines() if not l.startswith(f"{field} ="))
+    head = "\n".join(line for line in CAMPAIGNS[:first_end].splitlines() if not line.startswith(f"{field} ="))
     [problem] = problems(tmp_path, head + "\n" + CAMPAIGNS[first_end:])
     assert f"[[campaigns]] #1 (spring).{field}: required for kind = 'coupon'" in problem
 
@@ -169,9 +169,11 @@ def test_the_same_number_listed_twice_is_refused_in_program_and_campaign(tmp_pat
 
 
 def test_identifier_template_is_checked(tmp_path):
-    ok = CAMPAIGNS.replace('external_campaign_id = "sms-spring"', 'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}:{phone}"')
+    ok = CAMPAIGNS.replace('external_campaign_id = "sms-spring"',
+                           'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}:{phone}"')
     assert load_campaigns(write(tmp_path, ok)).by_slug("spring").identifier_for("+15551234567") == "345:+15551234567"
-    bad = CAMPAIGNS.replace('external_campaign_id = "sms-spring"', 'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}"')
+    bad = CAMPAIGNS.replace('external_campaign_id = "sms-spring"',
+                            'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}"')
     assert "must contain {phone}" in problems(tmp_path, bad)[0]
 
 

@@ -158,7 +158,8 @@ def test_default_window_replies_differ(text, talon, clock):
 
 
 LOYALTY_WINDOWED = CAMPAIGNS.replace(
-    'kind = "loyalty"', 'kind = "loyalty"\nends_at = 2026-03-01T00:00:00+01:00\nended_reply = "Points by SMS have ended."'
+    'kind = "loyalty"',
+    'kind = "loyalty"\nends_at = 2026-03-01T00:00:00+01:00\nended_reply = "Points by SMS have ended."',
 )
 
 

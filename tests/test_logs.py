@@ -95,7 +95,9 @@ def test_no_phone_number_in_any_log_line(client, text, talon, log_lines):
 
     lines = log_lines()
     outcomes = {e["outcome"] for e in text_lines(lines)}
-    assert {"issued", "repeat", "unknown", "help", "opt_out", "opted_out", "opt_in", "upstream_error", "limited"} <= outcomes
+    assert {
+        "issued", "repeat", "unknown", "help", "opt_out", "opted_out", "opt_in", "upstream_error", "limited"
+    } <= outcomes
     assert any("X-Twilio-Signature" in line for line in lines)
     assert any(json.loads(line)["level"] == "debug" for line in lines)
     for line in lines:

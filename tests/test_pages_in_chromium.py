@@ -86,7 +86,9 @@ def test_the_marketer_page_needs_the_password(browser, live):
 
 
 def test_the_marketer_previews_and_downloads_a_poster(browser, live):
-    context = browser.new_context(http_credentials={"username": "marketer", "password": PASSWORD}, accept_downloads=True)
+    context = browser.new_context(
+        http_credentials={"username": "marketer", "password": PASSWORD}, accept_downloads=True
+    )
     page = context.new_page()
     assert page.goto(live.url + "/marketer/").status == 200
     page.select_option("#slug", "spring-harbour")
@@ -142,7 +144,8 @@ def test_a_tracked_poster_scanned_opens_the_landing_page_and_counts(browser, set
         app = server.server.app
         book = services_of(app).book
         options = PosterOptions(mode="tracked")
-        png = render(layout(poster_content(book, "spring-harbour", options, public_base_url=server.url), options), "png", dpi=100)
+        content = poster_content(book, "spring-harbour", options, public_base_url=server.url)
+        png = render(layout(content, options), "png", dpi=100)
         scanned = zxing(raster(png, "png")).text
         assert scanned == server.url + "/q/spring-harbour"
         context = browser.new_context(user_agent=IPHONE)

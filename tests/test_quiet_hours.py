@@ -18,7 +18,6 @@ from bot.quiet_hours import (
     zones_for,
 )
 
-UTC = UTC
 HOURS = AllowedHours()
 
 

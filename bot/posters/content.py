@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from ..campaigns import REF_RE, Campaign, CampaignBook, Poster
-from .options import PosterError, PosterOptions
+from .options import DEFAULT_OPTIONS, PosterError, PosterOptions
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def describe(asked: str, campaign: Campaign, poster: Poster | None, ref: str | N
 
 
 def poster_content(
-    book: CampaignBook, slug: str, options: PosterOptions = PosterOptions(), *, public_base_url: str | None = None
+    book: CampaignBook, slug: str, options: PosterOptions = DEFAULT_OPTIONS, *, public_base_url: str | None = None
 ) -> PosterContent:
     options.check()
     campaign, poster, ref = resolve_poster(book, slug, options.ref)

@@ -14,6 +14,14 @@ import httpx
 from bot import Settings
 from tests.support.redis_server import free_port
 
+#: The variables of the bot's configuration: a subprocess starts with none of the caller's.
+BOT_VARIABLES = ("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_")
+
+
+def clean_environ(*also: str) -> dict[str, str]:
+    """This process's environment without the bot's variables (and any prefix in `also`)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(BOT_VARIABLES + also)}
+
 
 def env_of(settings: Settings, campaigns_file: Path) -> dict[str, str]:
     env = {
@@ -41,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class BotProcess:
     def __init__(self, env: dict[str, str], *, workers: int = 1, threads: int = 8):
         self.port = free_port()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        clean = clean_environ()
         self.env = {**clean, **env}
         self.args = [
             sys.executable, "-m", "gunicorn", "wsgi:app",
@@ -83,7 +91,7 @@ class WorkerProcess:
     """`bot worker`: the late-delivery worker, as the Procfile's worker: line runs it."""
 
     def __init__(self, env: dict[str, str]):
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        clean = clean_environ()
         self.env = {**clean, **env}
         self.process: subprocess.Popen | None = None
 

@@ -10,8 +10,10 @@ from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 #: The User-Agents a landing page tells apart (iOS reads "&body=", Android "?body=").
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Mobile Safari/537.36"
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+          " Version/17.4 Mobile/15E148 Safari/604.1")
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko)"
+           " Chrome/125.0.0.0 Mobile Safari/537.36")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

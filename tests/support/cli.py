@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-#: Every variable the bot reads starts with one of these; a test's `bot` sees only those it passes.
-SETTING_PREFIXES = ("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_", "MARKETER_", "TRUSTED_")
+from tests.support.bot_process import clean_environ
+
+#: Besides the usual bot variables: the ones a deployment adds, which change what a command does.
+DEPLOYMENT_PREFIXES = ("PUBLIC_", "MARKETER_", "TRUSTED_")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without the bot's settings, plus `extra`."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}, **extra}
+    """This process's environment without any of the bot's settings, plus `extra`."""
+    return {**clean_environ(*DEPLOYMENT_PREFIXES), **extra}
 
 
 def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
