@@ -21,7 +21,8 @@ from .replies import ReplyTemplate
 Kind = Literal["coupon", "loyalty", "referral", "competition"]
 KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral", "competition")
 
-SHORT_CODE_RE = re.compile(r"^[0-9]{3,8}$")
+#: A short code the bot serves: US/CA, 5 or 6 digits (other countries' differ; they are not supported).
+SHORT_CODE_RE = re.compile(r"^[0-9]{5,6}$")
 #: A poster's reference, texted after the keyword ("SAVE P7"): letters and digits with at
 #: least one digit, so an ordinary word after a keyword is never taken for a reference.
 REF_RE = re.compile(r"^(?=.*[0-9])[A-Za-z0-9]{1,8}$")

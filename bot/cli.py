@@ -1,5 +1,6 @@
-"""The `bot` command: simulate a text, check a campaign file, export the consent log, make a poster, summarise scans,
-run a competition's draw and export its entries."""
+"""The `bot` command: simulate a text, run the worker, check a campaign file or a whole deployment, export the
+consent log, make a poster, summarise scans, run a competition's draw and export its entries. A closed stdout
+pipe ends any of them quietly (status 141)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import csv
 import datetime as dt
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -127,13 +129,10 @@ def _poster(args: argparse.Namespace) -> int:
         print(f"bot poster: {exc}", file=sys.stderr)
         return 1
     Path(args.output).write_bytes(data)
-    if content.ref and content.poster is None:
-        print(
-            f"note: ref {content.ref} is not declared in [[posters]]; texts carrying it are counted as 'unlisted'",
-            file=sys.stderr,
-        )
-    print(f"{args.output}: {fmt.upper()} poster for {content.slug} ({options.paper}, {options.mode}),"
-          f" QR payload {content.payload}")
+    if content.note:
+        print(f"note: {content.note}", file=sys.stderr)
+    print(f"{args.output}: {fmt.upper()} poster, {content.summary}, {options.paper}, {options.mode}; "
+          f"QR payload {content.payload}")
     return 0
 
 
@@ -142,8 +141,9 @@ def _scans(args: argparse.Namespace) -> int:
 
     services = Services.build(Settings.from_env())
     if services.settings.embedded_store:
-        print("note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL",
-              file=sys.stderr)
+        print(
+            "note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL", file=sys.stderr
+        )
     rows = services.store.poster_stats()
     print(f"{'campaign':<16} {'poster':<24} {'scans':>7} {'unique':>7} {'texts':>7}")
     for (campaign, poster), counts in sorted(rows.items()):
@@ -275,6 +275,12 @@ def _entries(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run
+
+    return run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="SMS and QR keyword coupon bot")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the bot's log on stderr")
@@ -290,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check", help="validate a campaign file and print every problem")
-    check.add_argument("file", nargs="?",
-                       help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})")
+    check.add_argument(
+        "file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})"
+    )
     check.set_defaults(run=_check)
 
     consent = commands.add_parser("consent", help="the consent log (opt-in sources, opt-outs, opt-ins)")
@@ -315,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_argument("--error-correction", choices=("L", "M", "Q", "H"), default="M",
                         help="QR error correction: M indoors (default), Q outdoors")
     poster.add_argument("--mode", choices=("direct", "tracked"), default="direct",
-                        help="direct: SMSTO:<number>:<KEYWORD> (offline);"
-                             " tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
+                        help="direct: SMSTO:<number>:<KEYWORD> (offline); "
+                             "tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
     poster.add_argument("--ref", metavar="REF", help="a per-poster reference prefilled after the keyword, e.g. P7")
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
@@ -352,14 +359,32 @@ def build_parser() -> argparse.ArgumentParser:
     entries_export.add_argument("--hash-numbers", action="store_true",
                                 help="leave the phone numbers out: only the entry ids and the numbers' BOT_SECRET hash")
     entries_export.set_defaults(run=_entries)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check a deployment end to end: settings, campaign file, Redis, Talon.One, Twilio (exit 1 on FAIL)",
+    )
+    doctor.set_defaults(run=_doctor)
     return parser
+
+
+#: The exit status when the reader of stdout went away (`bot consent export | head`): 128 + SIGPIPE,
+#: what a shell reports for any Unix tool a closed pipe stops.
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # Python's recipe (docs, "Note on SIGPIPE"): point stdout at devnull so the flush at exit
+        # cannot raise again, and stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         return 2
