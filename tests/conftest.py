@@ -28,6 +28,9 @@ numbers = ["+15005550006"]
 help = "Acme Rewards: text SAVE for a coupon. Up to 2 msgs/mo. Msg&data rates may apply. Reply STOP to cancel."
 fallback = "Sorry, we don't know that word. Text HELP for help."
 terms_url = "https://example.com/sms-terms"
+# The suite asserts replies byte for byte; tests/test_consent_*.py assert the opt-in confirmation
+# the bot appends to a number's first message by default.
+opt_in_notice = ""
 
 [[campaigns]]
 slug = "spring"
@@ -120,7 +123,7 @@ def campaigns_file(tmp_path: Path, campaigns_text: str) -> Path:
 
 
 @pytest.fixture
-def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_file: Path) -> Settings:
+def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_file: Path, tmp_path: Path) -> Settings:
     return Settings(
         campaigns_file=campaigns_file,
         redis_url=redis_url,
@@ -141,6 +144,7 @@ def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_fil
         breaker_cooldown_s=1.0,
         public_base_url=PUBLIC_BASE_URL,
         bot_secret="test-secret",
+        journal_dir=tmp_path / "journal",
     )
 
 
