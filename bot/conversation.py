@@ -187,6 +187,8 @@ class Conversation:
 
         _needs_notice.set(not decision.noticed)
         if decision.status == "replay":
+            if decision.opted_out and word is None:
+                return Reply(None, "replayed")  # a retried keyword from before a STOP: nothing now
             return Reply(decision.reply or None, "replayed")
         if decision.status == "in_flight":
             return self._await_first_delivery(message)

@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 8 * 1024 * 1024
 #: Numbers kept after compaction; beyond it the oldest numbers whose latest event is a START go first.
 MAX_NUMBERS = 200_000
-#: Events kept per number after compaction (their MessageSids recognise replays while Redis is down).
-KEEP_PER_NUMBER = 4
+#: Events kept per number after compaction: their MessageSids make a captured START replayed later a
+#: replay, even after Redis lost its data (replay_all stores every kept MessageSid again).
+KEEP_PER_NUMBER = 64
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Journal:
         self._recent: dict[str, collections.deque[ComplianceRecord]] = {}
         self._inode: int | None = None
         self._offset = 0
+        self._compacted_size = 0
 
     # -- writing
 
@@ -121,7 +123,7 @@ class Journal:
                 _append(self.pending_path, line)
             self._index(record)
             self._offset += len(line)
-            if self._offset > self.max_bytes:
+            if self._offset > max(self.max_bytes, 2 * self._compacted_size):
                 self._compact()
         return True
 
@@ -220,6 +222,7 @@ class Journal:
         _rewrite(self.log_path, kept)
         stat = self.log_path.stat()
         self._inode, self._offset = stat.st_ino, stat.st_size
+        self._compacted_size = stat.st_size
 
 
 def replay(store: Store, record: ComplianceRecord, retention_days: int) -> str:
@@ -263,8 +266,8 @@ class ConsentKeeper:
             with self._lock:
                 if self.store.generation() is None:
                     count = self.journal.replay_all(self.store, self.retention_days)
-                    log.warning("store generation marker missing (Redis lost its data): replayed %d journalled "
-                                "STOP/START event(s)", count)
+                    log.log(logging.WARNING if count else logging.INFO, "store generation marker missing (a new "
+                            "or emptied Redis): replayed %d journalled STOP/START event(s)", count)
                     self.store.set_generation(secrets.token_hex(8))
                 self._checked_at = now
         except StoreUnavailable:

@@ -9,14 +9,14 @@
 --   issue (this caller holds the lock: ask upstream) | wait (another caller holds it)
 -- opted_out: 1 when the number's opt-out record says out (a record with state 'in' is a START kept
 -- for its arrival time); noticed: 1 once the number was sent the opt-in confirmation.
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  if string.sub(stored, 1, 1) == 'R' then return {'replay', string.sub(stored, 2), 0, 0} end
-  return {'in_flight', false, 0, 0}
-end
-redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
 local out = 0
 if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HGET', KEYS[2], 'state') ~= 'in' then out = 1 end
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  if string.sub(stored, 1, 1) == 'R' then return {'replay', string.sub(stored, 2), out, 0} end
+  return {'in_flight', false, out, 0}
+end
+redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
 local noticed = redis.call('EXISTS', KEYS[7])
 if ARGV[2] == '1' and out == 1 then
   return {'opted_out', false, out, noticed}

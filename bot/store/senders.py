@@ -156,7 +156,7 @@ class SenderState(Connection):
         status = text(status)
         state = {"opted_out": bool(opted_out), "noticed": bool(noticed)}
         if status == "replay":
-            return Decision("replay", reply=text(value))
+            return Decision("replay", reply=text(value), opted_out=bool(opted_out))
         if status == "limited":
             return Decision("limited", notice=bool(value), **state)
         if status == "ok":
