@@ -9,7 +9,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 and string.sub(redis.call('GET', KEYS[1]),
 end
 -- kept as long as the opt-out record it changed: no expiry
 redis.call('SET', KEYS[1], 'R' .. ARGV[6])
-local applied = apply_optout(KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])
+local applied = apply_optout(KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 redis.call('RPUSH', KEYS[3], ARGV[7])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[9]), -1)
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[8]))

@@ -31,7 +31,7 @@ end
 if code ~= '' then redis.call('SET', code_key, code, 'PX', code_ttl_ms) end
 if lock_token ~= '' and redis.call('GET', lock_key) == lock_token then redis.call('DEL', lock_key) end
 if optout ~= '' then
-  apply_optout(optout_key, optout, tonumber(optout_at_us), now_iso, optout_word, optout_sid)
+  apply_optout(optout_key, optout, optout_at_us, now_iso, optout_word, optout_sid)
 end
 if noticed == '1' then redis.call('SET', noticed_key, '1', 'PX', code_ttl_ms) end
 if consent_event ~= '' then
