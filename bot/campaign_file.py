@@ -64,6 +64,8 @@ PROGRAM_DEFAULTS = {
     ),
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
     "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
+    #: Appended to the first message the bot sends a number (CTIA's opt-in confirmation).
+    "opt_in_notice": "{{ program.name }}: Reply STOP to opt out, HELP for help.",
 }
 #: Rendered with `keyword`: the one live keyword a text is one edit away from.
 NEAR_MISS_DEFAULT = "{{ program.name }}: did you mean {{ keyword }}? Text {{ keyword }} to get it."
@@ -191,6 +193,18 @@ class _Loader:
         if message:
             self.warnings.append(Problem(self.where.place(table, index, key, label), message))
 
+    def warn_if_notice_overflows(
+        self, table: str, index: int | None, key: str, label: str, program: Program, text: str
+    ) -> None:
+        """A warning when the first message to a number (`text` plus the opt-in confirmation the bot
+        appends) needs more segments than the budget, though `text` alone does not."""
+        first = program.with_opt_in_notice(text)
+        message = over_budget(first, self.max_segments)
+        if message and first != text and over_budget(text, self.max_segments) is None:
+            message = message.replace("reply needs", "as the first message to a number, with the opt-in "
+                                      "confirmation ([program].opt_in_notice) appended, reply needs", 1)
+            self.warnings.append(Problem(self.where.place(table, index, key, label), message))
+
     def problem(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
         self.problems.append(Problem(self.where.place(table, index, key, label), message))
 
@@ -261,6 +275,9 @@ class _Loader:
         templates.append(("near_miss_reply", NEAR_MISS_DEFAULT, {"keyword": "SAMPLE"}))
         for key, default, extra in templates:
             context = {"program": program_stub, **extra}
+            if key == "opt_in_notice" and raw.get(key) == "":
+                replies[key] = ReplyTemplate("")  # the program's replies carry STOP and HELP themselves
+                continue
             template = parse_template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
@@ -389,6 +406,8 @@ class _Loader:
             if key == "reply" and kind == "competition":
                 text = self._legal_wording(index, label, text, competition["rules_url"])
             self.warn_if_long("campaigns", index, key, label, text)
+        if program is not None:
+            self.warn_if_notice_overflows("campaigns", index, "reply", label, program, reply.render(**context))
         return Campaign(
             slug=slug,
             keywords=tuple(keywords),

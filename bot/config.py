@@ -94,6 +94,8 @@ class Settings:
     marketer_password: str | None = field(default=None, repr=False)
     #: Proxies in front of the bot that append to X-Forwarded-For (Heroku's router: 1); 0 trusts none.
     trusted_proxy_hops: int = 0
+    #: This host's STOP journal (bot/journal.py): JOURNAL_DIR, else $XDG_STATE_HOME/keyword-coupon-bot/journal.
+    journal_dir: Path = Path("var/journal")
 
     @property
     def embedded_store(self) -> bool:
@@ -167,6 +169,8 @@ class Settings:
             bot_secret=text("BOT_SECRET") or "",
             marketer_password=text("MARKETER_PASSWORD"),
             trusted_proxy_hops=int(_number(env, "TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, minimum=0)),
+            journal_dir=Path(text("JOURNAL_DIR") or (Path(text("XDG_STATE_HOME")) / "keyword-coupon-bot" / "journal"
+                                                     if text("XDG_STATE_HOME") else cls.journal_dir)),
         )
         settings.check()
         return settings

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .campaigns import CampaignBook
@@ -57,6 +58,7 @@ class LateDelivery:
         guard: UpstreamGuard,
         sms: SmsSender,
         policy: WorkerPolicy = WorkerPolicy(),
+        before_work: Callable[[], None] | None = None,
     ):
         self.book = book
         self.store = store
@@ -64,6 +66,8 @@ class LateDelivery:
         self.guard = guard
         self.sms = sms
         self.policy = policy
+        #: Run before each job (journal.ConsentKeeper.keep: Redis holds every opt-out before a send).
+        self.before_work = before_work
 
     # -- the loop
 
@@ -82,6 +86,8 @@ class LateDelivery:
 
     def run_once(self) -> bool:
         """Handle the next due job, if any. True when one was handled."""
+        if self.before_work:
+            self.before_work()
         claimed = self.store.claim(int(self.policy.lease_s * 1000))
         if claimed is None:
             return False

@@ -19,6 +19,7 @@ from .conversation import Conversation, Timing
 from .delivery import LateDelivery, WorkerPolicy
 from .errors import ConfigError
 from .issuing import Issuer
+from .journal import Journal
 from .limits import BreakerPolicy
 from .outbound import SmsSender
 from .results import Funnel
@@ -44,9 +45,11 @@ class Services:
     guard: UpstreamGuard
     sms: SmsSender | None
     conversation: Conversation
+    journal: Journal | None = None
 
     @classmethod
-    def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> Services:
+    def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None,
+              keep_journal: bool = True) -> Services:
         settings.check()
         book = load_campaigns(settings.campaigns_file)
         for warning in book.warnings:
@@ -68,13 +71,19 @@ class Services:
             )
         else:
             log.warning("TWILIO_ACCOUNT_SID is unset: codes that miss the webhook deadline cannot be texted later.")
+        # One folder per bot on a shared Redis: the journal replays into this prefix's keys only. The
+        # embedded store forgets everything at exit, so a journal for it would outlive what it protects.
+        journal = None
+        if keep_journal and not settings.embedded_store:
+            journal = Journal(settings.journal_dir / settings.redis_key_prefix)
         conversation = Conversation(
             book, store, issuer, secret=settings.bot_secret, timing=Timing(budget_s=settings.webhook_budget_s),
             guard=guard, late_delivery=sms is not None, funnel=Funnel(store, flush_s=settings.funnel_flush_s),
+            journal=journal,
         )
         if settings.demo_mode and not settings.twilio_auth_token:
             log.warning("TWILIO_AUTH_TOKEN is unset: webhook signatures are NOT verified (all-embedded demo only).")
-        return cls(settings, book, store, issuer, guard, sms, conversation)
+        return cls(settings, book, store, issuer, guard, sms, conversation, journal)
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self
@@ -85,7 +94,9 @@ class Services:
                 "TWILIO_ACCOUNT_SID: the late-delivery worker needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
             )
         policy = WorkerPolicy(lease_s=self.settings.job_lease_s)
-        return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy)
+        keeper = self.conversation.keeper
+        return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy,
+                            before_work=keeper.keep if keeper else None)
 
 
 def services_of(app: Flask | None = None) -> Services:

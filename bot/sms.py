@@ -1,4 +1,11 @@
-"""The Twilio channel: POST /sms in, TwiML out. It translates; the conversation decides."""
+"""The Twilio channel: POST /sms in, TwiML out. It translates; the conversation decides.
+
+Translating includes the sender: `From` is normalised to E.164 here, once
+(bot.phone `address_of`; "whatsapp:+1..." is the WhatsApp channel and the bare
+number), and everything after uses that number. A sender that is not a person's
+number (alphanumeric, a short code, empty) and a text to a number the program
+does not serve are logged and answered with empty TwiML: no coupon.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 
 from .conversation import InboundMessage
-from .phone import mask
+from .phone import address_of, mask
 from .services import services_of
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,11 @@ def twiml(text: str | None) -> Response:
     return Response(body, status=200, mimetype="text/xml")
 
 
+def serves(book, number: str) -> bool:
+    """Whether the program answers texts to `number` (the program's numbers and the campaigns')."""
+    return number in book.program.numbers or any(number in c.numbers for c in book.campaigns)
+
+
 @bp.post("/sms")
 def inbound_sms() -> Response:
     services = services_of()
@@ -95,11 +107,21 @@ def inbound_sms() -> Response:
     if settings.twilio_account_sid and form["AccountSid"] != settings.twilio_account_sid:
         log.warning("POST /sms: AccountSid %s is not ours", form["AccountSid"])
         abort(403)
+    sender, to = address_of(form["From"]), address_of(form["To"])
+    shop = to.number or to.raw.strip()  # a short code stays as it is
+    if sender.number is None:
+        log.warning("POST /sms %s: sender is not a person's number (%s): no reply", form["MessageSid"],
+                    mask(sender.raw) if sender.raw else "empty")
+        return twiml(None)
+    if not serves(services.book, shop):
+        log.warning("POST /sms %s: to %s, a number this program does not serve: refused", form["MessageSid"], shop)
+        return twiml(None)
     message = InboundMessage(
         sid=form["MessageSid"],
-        sender=form["From"],
-        to=form["To"],
+        sender=sender.number,
+        to=shop,
         body=form["Body"],
+        channel=sender.channel,
         opt_out_type=form.get("OptOutType") or None,
     )
     log.debug("inbound %s from %s", message.sid, mask(message.sender))

@@ -12,13 +12,20 @@ key (``P`` = the prefix)                  type / value           lifetime
 ========================================  =====================  ==========================================
 ``P:{sender}:sid:<MessageSid>``           ``P`` while handled,   30 s while pending (a crashed handler's
                                           ``R<reply>`` after     claim expires so Twilio's retry works);
-                                                                 24 h once replied (replays within a day)
+                                                                 24 h once replied (replays within a day);
+                                                                 a STOP/START's: no expiry, as long as the
+                                                                 opt-out record it changed (a replayed
+                                                                 START is a replay, never a new START)
 ``P:{sender}:code:<slug>``                the issued code        ``code_ttl`` (default 400 days): the
                                                                  "same code again" promise outlives a
                                                                  campaign; Talon.One remains the source
 ``P:{sender}:lock:<slug>``                single-flight token    the issuance budget (PX); released when
                                                                  the code is written or the call failed
-``P:{sender}:optout``                     hash: at, word         no expiry: an opt-out is kept until START
+``P:{sender}:optout``                     hash: state (out/in),  no expiry: the latest STOP or START, kept
+                                          at_us (arrival), at,   with its arrival time so an older event
+                                          word, sid              replayed from the journal never wins
+``P:{sender}:noticed``                    ``1``                  ``code_ttl``: the number was sent the
+                                                                 opt-in confirmation (Reply STOP, HELP)
 ``P:{sender}:rate`` / ``rate:<slug>``     GCRA theoretical       until the sender's bucket is full again
                                           arrival time (ms)      (program limit / a campaign's own limit)
 ``P:{sender}:notice``                     ``1``                  one limit period: one notice per window
@@ -31,6 +38,9 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
                                           -> ms of its recorded  recorded last: after it a new serve is
                                           opt-in source          recorded as a fresh source
+``P:{meta}:generation``                   a random id            no expiry: missing means Redis lost its
+                                                                 data; the journal is replayed, then it is
+                                                                 set again (journal.py)
 ``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
 ``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
                                           open_until (ms)        deleted by the first success
@@ -109,6 +119,9 @@ class Keys:
     def sender_rate_key(self, sender: str, slug: str | None = None) -> str:
         return self._key(sender, "rate", slug) if slug else self._key(sender, "rate")
 
+    def noticed_key(self, sender: str) -> str:
+        return self._key(sender, "noticed")
+
     def notice_key(self, sender: str) -> str:
         return self._key(sender, "notice")
 
@@ -127,6 +140,11 @@ class Keys:
 
     def sender_of_consent_key(self, key: str) -> str:
         return key[len(self.prefix) + 2: key.rindex("}")]
+
+    # -- the store's own: {meta}
+
+    def generation_key(self) -> str:
+        return self._key("meta", "generation")
 
     # -- Talon.One: {upstream}
 

@@ -13,7 +13,8 @@ from importlib import resources
 #: name -> the .lua files (in bot/lua/, without the suffix) it is made of, preludes first.
 SCRIPTS: dict[str, tuple[str, ...]] = {
     "begin": ("clock", "gcra", "begin"),
-    "finish": ("finish",),
+    "finish": ("optout", "finish"),
+    "replay_compliance": ("optout", "compliance"),
     "allow": ("clock", "gcra", "allow"),
     "release": ("release",),
     "unlock": ("unlock",),
