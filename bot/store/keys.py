@@ -136,8 +136,23 @@ class Keys:
     def stats_key(self, *parts: str) -> str:
         return self._key(STATS_TAG, *parts)
 
-    def seen_key(self, day: str) -> str:
-        return self.stats_key("seen", day)
+    def seen_key(self, day: str, campaign: str, poster: str) -> str:
+        return self.stats_key("seen", day, f"{campaign}|{poster}")
+
+    # -- the landing form and the marketer login
+
+    def form_nonce_key(self, nonce: str) -> str:
+        return self._key(f"form:{nonce}", "nonce")
+
+    def form_budget_key(self, hour: dt.datetime) -> str:
+        return self._key("form", "budget", hour.strftime("%Y-%m-%dT%H"))
+
+    def form_alert_key(self, kind: str) -> str:
+        return self._key("form", "alert", kind)
+
+    def login_keys(self, client: str) -> tuple[str, str]:
+        """This client's failure bucket and the global one, under one tag (one script, one slot)."""
+        return self._key("login", "fail", client), self._key("login", "fail")
 
     def funnel_key(self, hour: dt.datetime) -> str:
         return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))
