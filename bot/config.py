@@ -139,7 +139,7 @@ class Settings:
         """The variables set that make this a real deployment (see `PRODUCTION_VARIABLES`)."""
         values = (self.public_base_url, self.twilio_account_sid, self.bot_secret, self.marketer_password,
                   self.talon_api_key)
-        return [name for name, value in zip(PRODUCTION_VARIABLES, values) if value]
+        return [name for name, value in zip(PRODUCTION_VARIABLES, values, strict=True) if value]
 
     @property
     def demo_mode(self) -> bool:
@@ -216,7 +216,7 @@ class Settings:
         production = self.production_variables
         if production:
             missing = [name for name, value in zip(REQUIRED_IN_PRODUCTION,
-                                                   (self.redis_url, self.twilio_auth_token, self.bot_secret))
+                                                   (self.redis_url, self.twilio_auth_token, self.bot_secret), strict=True)
                        if not value]
             if missing:
                 raise ConfigError(

@@ -37,3 +37,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     # httpx logs every request's full URL at INFO, and Talon.One's URLs carry the
     # customer's number (identifier=+1555…): keep it below INFO whatever the host configures.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The Twilio library logs each request's form (To=+1555…, Body=the code) at INFO: the same.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
