@@ -80,11 +80,12 @@ class RedisServer:
 
 
 class RedisCluster:
-    """Three masters on loopback, joined with `redis-cli --cluster create`."""
+    """Three masters on loopback (each with `replicas` replicas), joined with `redis-cli --cluster create`."""
 
-    def __init__(self, masters: int = 3):
+    def __init__(self, masters: int = 3, replicas: int = 0):
+        self.replicas = replicas
         ports: set[int] = set()
-        while len(ports) < masters:
+        while len(ports) < masters * (1 + replicas):
             port = free_port()
             if port < 55000:  # the cluster bus listens on port + 10000
                 ports.add(port)
@@ -106,7 +107,7 @@ class RedisCluster:
             raise RuntimeError("redis-cli is not installed (it comes with Debian's redis-server / redis-tools)")
         subprocess.run(
             [redis_cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )
         deadline = time.monotonic() + 30
@@ -118,6 +119,17 @@ class RedisCluster:
                 time.sleep(0.05)
             client.close()
         return self
+
+    def wait_ok(self, nodes: list[RedisServer], timeout: float = 30) -> None:
+        """Poll until each of `nodes` sees every slot served (after a start or a failover)."""
+        deadline = time.monotonic() + timeout
+        for node in nodes:
+            client = redis.Redis(port=node.port)
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the test cluster did not reach cluster_state:ok within {timeout} s")
+                time.sleep(0.05)
+            client.close()
 
     def cleanup(self) -> None:
         for node in self.nodes:
