@@ -76,7 +76,9 @@ def _resolve(slug: str) -> tuple[Services, Campaign, Poster | None]:
     return services, *found
 
 
-def _page(services: Services, campaign: Campaign, poster: Poster | None, form: FormState, status: int = 200) -> Response:
+def _page(
+    services: Services, campaign: Campaign, poster: Poster | None, form: FormState, status: int = 200
+) -> Response:
     book = services.book
     words = wording(book, campaign, poster, printed=False)  # the poster's words, on screen
     slug = poster.slug if poster else campaign.slug

@@ -26,7 +26,9 @@ OPTED_OUT = 21610
 class SmsSender:
     """A Twilio REST client with an explicit HTTP timeout and a configurable base URL."""
 
-    def __init__(self, account_sid: str, auth_token: str, *, api_url: str = "https://api.twilio.com", timeout: float = 10.0):
+    def __init__(
+        self, account_sid: str, auth_token: str, *, api_url: str = "https://api.twilio.com", timeout: float = 10.0
+    ):
         self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         # Twilio's domains take their base URL from this attribute; tests point it at a stand-in.
         self.client.api.base_url = api_url
@@ -37,7 +39,9 @@ class SmsSender:
             message = self.client.messages.create(to=to, from_=from_, body=body)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
-                raise RecipientOptedOut(f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status) from exc
+                raise RecipientOptedOut(
+                    f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status
+                ) from exc
             if exc.status is not None and exc.status < 500:
                 raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {mask_numbers(exc.msg)}", code=exc.code,
                                       status=exc.status) from exc

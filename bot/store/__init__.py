@@ -10,6 +10,7 @@
     jobs.py        the late-delivery queue and the sent markers
     stats.py       the results funnel: scans and texts per hour
     forms.py       the landing form's nonces, budget and alerts; the marketer login's limiter
+    entries.py     a competition's entries (window on Redis's clock) and its draw's state
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -22,6 +23,7 @@ import logging
 import redis
 
 from .connection import UNAVAILABLE, map_redis_errors
+from .entries import DrawState, Entries, Entry, EntryResult
 from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
@@ -40,15 +42,15 @@ from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_
 
 __all__ = [
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED", "LOGIN_LOCKED",
-    "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS",
-    "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "Gate", "Issuance", "Status",
+    "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent",
+    "Decision", "DrawState", "Entry", "EntryResult", "Gate", "Issuance", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats, Forms):
+class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, Forms):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

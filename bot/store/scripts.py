@@ -28,6 +28,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "take_nonce": ("take_nonce",),
     "take_budget": ("take_budget",),
     "login": ("clock", "login"),
+    "enter": ("clock", "enter"),
+    "commit_draw": ("clock", "commit_draw"),
 }
 
 

@@ -62,7 +62,8 @@ class TwilioStub(LoopbackStub):
 
             def _account(self) -> str | None:
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" and parts[3] == "Messages.json":
+                if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" \
+                        and parts[3] == "Messages.json":
                     return parts[2]
                 return None
 
@@ -76,8 +77,9 @@ class TwilioStub(LoopbackStub):
                 with stub._lock:
                     scripted = stub.scripted.pop(0) if stub.scripted else None
                     if scripted is None:
-                        message = SentMessage("SM" + uuid.uuid4().hex, account, form.get("To", ""), form.get("From", ""),
-                                              form.get("Body", ""), dt.datetime.now(dt.UTC), auth.split(":")[0])
+                        message = SentMessage("SM" + uuid.uuid4().hex, account, form.get("To", ""),
+                                              form.get("From", ""), form.get("Body", ""), dt.datetime.now(dt.UTC),
+                                              auth.split(":")[0])
                         stub.messages.append(message)
                 if stub.stall.is_set():
                     stub.release.wait(timeout=120)  # the message is recorded: it "went out"
