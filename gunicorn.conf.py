@@ -58,6 +58,7 @@ def check_configuration(workers: int) -> None:
 
     try:
         settings = Settings.from_env()
+        settings.check_deployment()
         load_campaigns(settings.campaigns_file)
         if settings.embedded_store and workers > 1:
             raise ConfigError(

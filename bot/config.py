@@ -214,23 +214,27 @@ class Settings:
     def can_send_sms(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
-    def check(self) -> None:
-        """The rules between variables, for settings built in code as well as from the environment."""
+    def check_deployment(self) -> None:
+        """A real deployment (any production variable set) has Redis, signatures and a secret, or does
+        not start: checked by whatever serves or works the queue (`Services.build`, gunicorn's master),
+        not by commands that only read the campaign file (`bot poster`, `bot check`)."""
         production = self.production_variables
         if production:
-            missing = [name for name, value in zip(REQUIRED_IN_PRODUCTION,
-                                                   (self.redis_url, self.twilio_auth_token, self.bot_secret), strict=True)
-                       if not value]
+            required = (self.redis_url, self.twilio_auth_token, self.bot_secret)
+            missing = [name for name, value in zip(REQUIRED_IN_PRODUCTION, required, strict=True) if not value]
             if missing:
                 raise ConfigError(
                     f"{missing[0]}: required in a real deployment ({production[0]} is set); "
                     "only the all-embedded demo, with none of " + ", ".join(PRODUCTION_VARIABLES) + ", may skip it"
                 )
+
+    def check(self) -> None:
+        """The rules between variables, for settings built in code as well as from the environment."""
         if self.webhook_budget_s >= 14:
             raise ConfigError(
                 f"WEBHOOK_BUDGET_S: must stay well under Twilio's 15 s window, got {self.webhook_budget_s}"
             )
-        if not self.twilio_auth_token and not self.demo_mode:
+        if not self.twilio_auth_token and not (self.embedded_store and self.sandbox_issuer):
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN: required when REDIS_URL or TALON_API_KEY is set "
                 "(only the all-embedded demo may skip webhook signatures)"
@@ -241,7 +245,7 @@ class Settings:
             raise ConfigError(
                 "MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)"
             )
-        if not self.bot_secret and not self.demo_mode:
+        if not self.bot_secret and not (self.embedded_store and self.sandbox_issuer):
             raise ConfigError(
                 "BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)"
             )

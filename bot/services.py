@@ -48,6 +48,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> Services:
         settings.check()
+        settings.check_deployment()
         book = load_campaigns(settings.campaigns_file)
         for warning in book.warnings:
             log.warning("campaign file: %s", warning)

@@ -38,7 +38,8 @@ CASES = [
     ("TALON_API_KEY without deployment", {**GOOD, "TALON_API_KEY": "k"}, "TALON_DEPLOYMENT"),
     *[(f"demo with {name}", {name: GOOD[name]}, "REDIS_URL")
       for name in ("PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "BOT_SECRET", "MARKETER_PASSWORD")],
-    ("demo with TALON_API_KEY", {"TALON_API_KEY": "k", "TALON_DEPLOYMENT": "acme.talon.one"}, "REDIS_URL"),
+    # TALON_API_KEY leaves the demo already: signatures are the first thing it lacks.
+    ("demo with TALON_API_KEY", {"TALON_API_KEY": "k", "TALON_DEPLOYMENT": "acme.talon.one"}, "TWILIO_AUTH_TOKEN"),
     ("embedded store in two workers", {}, "REDIS_URL"),
 ]
 

@@ -33,8 +33,8 @@ def marketer_client(settings):
 def test_the_right_password_is_refused_while_locked(marketer_client):
     attacker = {"REMOTE_ADDR": "203.0.113.5"}
     assert marketer_client.get("/marketer/results", headers=basic(PASSWORD), environ_base=attacker).status_code == 200
-    guesses = [marketer_client.get("/marketer/results", headers=basic(f"guess-{n:04d}-wrong"), environ_base=attacker).status_code
-               for n in range(15)]
+    guesses = [marketer_client.get("/marketer/results", headers=basic(f"guess-{n:04d}-wrong"),
+                                   environ_base=attacker).status_code for n in range(15)]
     assert guesses == [401] * 10 + [429] * 5
     locked = marketer_client.get("/marketer/results", headers=basic(PASSWORD), environ_base=attacker)
     assert locked.status_code == 429  # the right password tells the attacker nothing while locked
@@ -50,7 +50,8 @@ def test_the_global_failure_budget_locks_every_client(marketer_client):
     codes = []
     for n in range(120):  # 12 addresses, 10 wrong guesses each: past the global budget of 100
         address = {"REMOTE_ADDR": f"2001:db8:{n // 10:x}::1"}
-        codes.append(marketer_client.get("/marketer/results", headers=basic(f"wrong-{n}"), environ_base=address).status_code)
+        answer = marketer_client.get("/marketer/results", headers=basic(f"wrong-{n}"), environ_base=address)
+        codes.append(answer.status_code)
     assert codes[:100] == [401] * 100 and set(codes[100:]) == {429}
     fresh = {"REMOTE_ADDR": "192.0.2.200"}
     assert marketer_client.get("/marketer/results", headers=basic(PASSWORD), environ_base=fresh).status_code == 429
