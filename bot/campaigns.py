@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .errors import Problem
 from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
-from .limits import RateLimit
+from .limits import FormLimits, RateLimit
 from .replies import ReplyTemplate
 
 Kind = Literal["coupon", "loyalty", "referral", "competition"]
@@ -67,6 +67,9 @@ class Program:
     consent_retention_days: int = DEFAULT_CONSENT_RETENTION_DAYS
     max_segments: int = DEFAULT_MAX_SEGMENTS
     opt_out_confirmation: str = "auto"
+    #: Regions (ISO 3166 codes) the landing form may text: `[program] countries`, default those of `numbers`.
+    countries: tuple[str, ...] = ()
+    form_limits: FormLimits = FormLimits()
 
     def text(self, name: str, **context: Any) -> str:
         """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered."""

@@ -36,4 +36,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
     # httpx logs every request's full URL at INFO, and Talon.One's URLs carry the
     # customer's number (identifier=+1555…): keep it below INFO whatever the host configures.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The Twilio library logs its requests (a message list's To=+1555…) at INFO; urllib3
+    # (under Twilio) and httpcore (under httpx) log the same URLs at DEBUG: all held back.
+    for name in ("httpx", "httpcore", "twilio.http_client", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -21,7 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut
-from .phone import mask
+from .phone import mask, mask_numbers
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ class SmsSender:
                     f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status
                 ) from exc
             if exc.status is not None and exc.status < 500:
-                raise DeliveryRefused(
-                    f"Twilio {exc.status}/{exc.code}: {exc.msg}", code=exc.code, status=exc.status
-                ) from exc
-            raise DeliveryUncertain(f"Twilio {exc.status}: {exc.msg}", code=exc.code, status=exc.status) from exc
+                raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {mask_numbers(exc.msg)}", code=exc.code,
+                                      status=exc.status) from exc
+            raise DeliveryUncertain(f"Twilio {exc.status}: {mask_numbers(exc.msg)}", code=exc.code,
+                                    status=exc.status) from exc
         except TwilioException as exc:
-            raise DeliveryUncertain(f"Twilio unreachable or slow: {exc}") from exc
+            raise DeliveryUncertain(f"Twilio unreachable or slow: {mask_numbers(str(exc))}") from exc
         except OSError as exc:  # requests' connection errors and timeouts
             raise DeliveryUncertain(f"Twilio unreachable or slow: {type(exc).__name__}: {exc}") from exc
         log.info("sent %s to %s", message.sid, mask(to))

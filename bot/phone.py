@@ -58,3 +58,12 @@ def mask(sender: str) -> str:
 def hash_sender(secret: str, sender: str) -> str:
     """A stable pseudonym for analytics and logs: HMAC-SHA256 keyed with BOT_SECRET."""
     return hmac.new(secret.encode(), sender.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+#: A number as messages quote one: + and digits (maybe spaced), or 8-15 digits in a row.
+_NUMBER_IN_TEXT = re.compile(r"\+\d(?:[ .-]?\d){6,14}|\b\d{8,15}\b")
+
+
+def mask_numbers(text: str) -> str:
+    """`text` (say, a Twilio error message quoting the 'To' number) with every phone number in it masked."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask(re.sub(r"[^\d+]", "", m.group())), text)

@@ -51,6 +51,7 @@ class Services:
     def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None,
               keep_journal: bool = True) -> Services:
         settings.check()
+        settings.check_deployment()
         book = load_campaigns(settings.campaigns_file)
         for warning in book.warnings:
             log.warning("campaign file: %s", warning)

@@ -26,6 +26,9 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "retry": ("clock", "retry"),
     "mark_sending": ("mark_sending",),
     "scan": ("scan",),
+    "take_nonce": ("take_nonce",),
+    "take_budget": ("take_budget",),
+    "login": ("clock", "login"),
     "enter": ("clock", "enter"),
     "commit_draw": ("clock", "commit_draw"),
 }

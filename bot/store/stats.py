@@ -52,9 +52,13 @@ class Stats(Connection):
         """Count one scan of a poster in the funnel's bucket of the hour `at` (default now);
         True when `visitor` (a salted hash) is new that day."""
         hour = funnel_hour(at or dt.datetime.now(dt.UTC))
-        keys = [self.seen_key(day), self.funnel_key(hour)]
+        keys = [self.seen_key(day, campaign, poster), self.funnel_key(hour)]
         args = [visitor, SEEN_TTL_MS, funnel_field(campaign, poster, ""), _funnel_expiry(hour)]
         return bool(self._run("scan", keys, args))
+
+    def unique_visitors(self, day: str, campaign: str, poster: str) -> int:
+        """The day's distinct visitors of a poster, as its HyperLogLog estimates them."""
+        return int(self._call("pfcount", self.seen_key(day, campaign, poster)))
 
     def count_funnel(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
         """Add `counts` ({(hour, funnel_field(...)): n}) to the hourly buckets, in one pipelined round trip."""

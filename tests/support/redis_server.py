@@ -133,14 +133,7 @@ class RedisCluster:
 
     def wait_until_ok(self, timeout: float = 30) -> None:
         """Poll until every live node sees all slots served (after a start or a failover)."""
-        deadline = time.monotonic() + timeout
-        for node in self.live_nodes():
-            client = redis.Redis(port=node.port)
-            while client.cluster("info").get("cluster_state") != "ok":
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the test cluster did not reach cluster_state:ok within {timeout} s")
-                time.sleep(0.05)
-            client.close()
+        self.wait_ok(self.live_nodes(), timeout)
 
     def kill_master(self) -> RedisServer:
         """SIGKILL (by PID) a master other than the first node (the clients' start-up node)."""
@@ -153,6 +146,17 @@ class RedisCluster:
                 node.process.wait(timeout=10)
                 return node
         raise RuntimeError("no live master to kill")
+
+    def wait_ok(self, nodes: list[RedisServer], timeout: float = 30) -> None:
+        """Poll until each of `nodes` sees every slot served (after a start or a failover)."""
+        deadline = time.monotonic() + timeout
+        for node in nodes:
+            client = redis.Redis(port=node.port)
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the test cluster did not reach cluster_state:ok within {timeout} s")
+                time.sleep(0.05)
+            client.close()
 
     def cleanup(self) -> None:
         for node in self.nodes:
