@@ -1,52 +1,102 @@
-"""Sending SMS through Twilio's REST API (late replies, the landing page's "text me my code").
+"""Sending SMS through Twilio's REST API: every outbound text goes through `SmsSender.send`.
 
 Twilio's create-message call is not idempotent (error 20500: a retried POST can
 send twice), so this module never retries a send; it maps failures to
 `DeliveryError`s that say whether the message may have gone out, and can look
 a sent message up for reconciliation.
+
+Delivery receipts (bot/receipts.py) hang on this one place: a number Twilio
+reported unreachable is not texted (`RecipientUndeliverable`); each create
+call asks for status callbacks at ``PUBLIC_BASE_URL/twilio/status`` (when
+PUBLIC_BASE_URL is set: the URL Twilio signs must be the public one); and each
+text Twilio accepts is recorded with its campaign and occasion (late reply,
+landing form, a broadcast's id, ...) so its receipts are matched and counted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut
+from . import metrics
+from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, RecipientUndeliverable, StoreUnavailable
 from .phone import mask
+from .results import OutboundFunnel
+from .store import DEFAULT_RECEIPT_RETENTION_DAYS, Store
 
 log = logging.getLogger(__name__)
 
 OPTED_OUT = 21610
+#: Where Twilio posts a text's status callbacks, under PUBLIC_BASE_URL.
+STATUS_CALLBACK_PATH = "/twilio/status"
 
 
 class SmsSender:
-    """A Twilio REST client with an explicit HTTP timeout and a configurable base URL."""
+    """A Twilio REST client with an explicit HTTP timeout and a configurable base URL; with a `store`,
+    every text it sends gets delivery receipts (see the module docstring)."""
 
-    def __init__(self, account_sid: str, auth_token: str, *, api_url: str = "https://api.twilio.com", timeout: float = 10.0):
+    def __init__(
+        self, account_sid: str, auth_token: str, *, api_url: str = "https://api.twilio.com", timeout: float = 10.0,
+        store: Store | None = None, public_base_url: str | None = None,
+        receipt_retention_days: int = DEFAULT_RECEIPT_RETENTION_DAYS, counts: OutboundFunnel | None = None,
+    ):
         self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         # Twilio's domains take their base URL from this attribute; tests point it at a stand-in.
         self.client.api.base_url = api_url
+        self.store = store
+        self.status_callback = public_base_url.rstrip("/") + STATUS_CALLBACK_PATH if public_base_url else None
+        self.receipt_retention_days = receipt_retention_days
+        self.counts = counts if counts is not None else (OutboundFunnel(store) if store is not None else None)
 
-    def send(self, *, to: str, from_: str, body: str) -> str:
-        """Send one SMS and return its MessageSid."""
+    def send(self, *, to: str, from_: str, body: str, campaign: str, occasion: str) -> str:
+        """Send one SMS for `campaign` on `occasion` and return its MessageSid."""
+        if self._undeliverable(to):
+            raise RecipientUndeliverable(f"{mask(to)} cannot get texts (an earlier receipt said so): not sent")
+        options: dict[str, Any] = {"status_callback": self.status_callback} if self.status_callback else {}
         try:
-            message = self.client.messages.create(to=to, from_=from_, body=body)
+            message = self.client.messages.create(to=to, from_=from_, body=body, **options)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
-                raise RecipientOptedOut(f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status) from exc
+                raise RecipientOptedOut(f"Twilio 21610: {mask(to)} has opted out",
+                                        code=exc.code, status=exc.status) from exc
             if exc.status is not None and exc.status < 500:
-                raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {exc.msg}", code=exc.code, status=exc.status) from exc
+                raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {exc.msg}",
+                                      code=exc.code, status=exc.status) from exc
             raise DeliveryUncertain(f"Twilio {exc.status}: {exc.msg}", code=exc.code, status=exc.status) from exc
         except TwilioException as exc:
             raise DeliveryUncertain(f"Twilio unreachable or slow: {exc}") from exc
         except OSError as exc:  # requests' connection errors and timeouts
             raise DeliveryUncertain(f"Twilio unreachable or slow: {type(exc).__name__}: {exc}") from exc
         log.info("sent %s to %s", message.sid, mask(to))
+        self._record(message.sid, to, campaign, occasion, str(message.status or "queued"))
         return message.sid
+
+    def _undeliverable(self, to: str) -> bool:
+        if self.store is None:
+            return False
+        try:
+            return self.store.undeliverable(to)
+        except StoreUnavailable as exc:  # a courtesy check: the text matters more
+            log.warning("cannot check whether %s is reachable: %s", mask(to), exc)
+            return False
+
+    def _record(self, sid: str, to: str, campaign: str, occasion: str, status: str) -> None:
+        """Record a sent text for its receipts. Never raises: the text went out whatever happens here."""
+        metrics.OUTBOUND_SENT.labels(campaign=campaign).inc()
+        if self.store is None or self.counts is None:
+            return
+        now = dt.datetime.now(dt.UTC)
+        self.counts.add(now, campaign, occasion, "sent")
+        try:
+            self.store.record_outbound(sid, to, campaign=campaign, occasion=occasion, status=status, sent_at=now,
+                                       retention_days=self.receipt_retention_days)
+        except StoreUnavailable as exc:
+            log.error("sent %s, but its receipts will not be matched: %s", sid, exc)
 
     def was_sent(self, *, to: str, from_: str, body: str, after: dt.datetime) -> bool:
         """Whether a message with this body went to `to` since `after` (reconciling an uncertain send)."""

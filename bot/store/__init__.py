@@ -8,7 +8,8 @@
     senders.py     one customer's state: begin/finish, opt-outs, codes, the consent log
     gate.py        Talon.One's circuit breaker and budgets, GCRA buckets
     jobs.py        the late-delivery queue and the sent markers
-    stats.py       the results funnel: scans and texts per hour
+    stats.py       the results funnel: scans and texts per hour; outbound texts per hour
+    receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -23,6 +24,14 @@ import redis
 from .connection import UNAVAILABLE, map_redis_errors
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
+from .receipts import (
+    DEFAULT_RECEIPT_RETENTION_DAYS,
+    FINAL_STATUSES,
+    STATUS_RANK,
+    UNDELIVERABLE_TTL_MS,
+    Receipt,
+    Receipts,
+)
 from .senders import (
     CONSENT_MAX_EVENTS,
     DEFAULT_CODE_TTL_MS,
@@ -37,15 +46,16 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
-    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS",
-    "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "Gate", "Issuance", "Status",
+    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "DEFAULT_RECEIPT_RETENTION_DAYS", "FINAL_STATUSES",
+    "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
+    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "Gate", "Issuance", "Receipt", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats):
+class Store(SenderState, UpstreamGate, Jobs, Stats, Receipts):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

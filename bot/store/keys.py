@@ -31,6 +31,14 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
                                           -> ms of its recorded  recorded last: after it a new serve is
                                           opt-in source          recorded as a fresh source
+``P:{sender}:out:<MessageSid>``           hash: campaign,        ``RECEIPT_RETENTION_DAYS`` (default 30)
+                                          occasion, status,      from the send: a text we sent, its last
+                                          rank, error, at        status and ErrorCode (store/receipts.py);
+                                                                 the recipient is the key's tag, never a
+                                                                 log line's
+``P:{sender}:undeliverable``              hash: code, at         180 days: Twilio's 21614 / 30006 (not a
+                                                                 mobile, unreachable); nothing is sent to
+                                                                 the number meanwhile (numbers get reassigned)
 ``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
 ``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
                                           open_until (ms)        deleted by the first success
@@ -52,6 +60,10 @@ key (``P`` = the prefix)                  type / value           lifetime
                                                                  retention, by `bot scans`; events are
                                                                  ``scan``, ``unique_scan`` and the texts'
                                                                  outcomes; no phone numbers, no hashes
+``P:{stats}:outbound:<YYYY-MM-DDTHH>``    hash: campaign|        ``FUNNEL_RETENTION_DAYS`` after the hour's
+                                          occasion|event ->      start: outbound texts sent, and their
+                                          count, one per hour    receipts' final statuses and error codes
+                                                                 (results.py's outbound section)
 ========================================  =====================  ==========================================
 
 (Before the funnel, scans were also counted in all-time hashes ``P:{stats}:scans``,
@@ -111,6 +123,12 @@ class Keys:
     def sender_of_consent_key(self, key: str) -> str:
         return key[len(self.prefix) + 2: key.rindex("}")]
 
+    def outbound_key(self, to: str, sid: str) -> str:
+        return self._key(to, "out", sid)
+
+    def undeliverable_key(self, to: str) -> str:
+        return self._key(to, "undeliverable")
+
     # -- Talon.One: {upstream}
 
     def upstream_key(self, slug: str) -> str:
@@ -141,3 +159,6 @@ class Keys:
 
     def funnel_key(self, hour: dt.datetime) -> str:
         return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))
+
+    def outbound_counts_key(self, hour: dt.datetime) -> str:
+        return self.stats_key("outbound", hour.strftime("%Y-%m-%dT%H"))

@@ -25,6 +25,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "retry": ("clock", "retry"),
     "mark_sending": ("mark_sending",),
     "scan": ("scan",),
+    "outbound": ("outbound",),
+    "receipt": ("receipt",),
 }
 
 
