@@ -289,6 +289,8 @@ class Row:
 class Results:
     period: Period
     rows: list[Row] = field(default_factory=list)
+    #: The outbound section: texts we sent in the period and their receipts.
+    outbound: Outbound | None = None
 
 
 def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
@@ -315,6 +317,7 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
         results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared or not campaign))
         if campaign:  # texts that matched no campaign have no posters to show
             results.rows.extend(poster_rows)
+    results.outbound = outbound(store, period)
     return results
 
 
@@ -339,10 +342,19 @@ def _cells(
     return cells
 
 
-def to_csv(results: Results | Outbound, *, by_step: bool = False) -> str:
-    """The page's table (the funnel, or the outbound section) as CSV; `by_step`: one line per row and
-    chart step (start, end in UTC)."""
-    columns, sub = (OUTBOUND_COLUMNS, "occasion") if isinstance(results, Outbound) else (COLUMNS, "poster")
+#: The tables `to_csv` writes.
+TABLES = ("funnel", "outbound", "errors")
+
+
+def to_csv(results: Results, *, by_step: bool = False, table: str = "funnel") -> str:
+    """One of the page's `TABLES` as CSV: the funnel, the outbound section, or its failures by error code;
+    `by_step`: one line per row and chart step (start, end in UTC)."""
+    if table == "errors":
+        return errors_csv(results.outbound or Outbound(results.period))
+    if table == "outbound":
+        rows, columns, sub = (results.outbound.rows if results.outbound else []), OUTBOUND_COLUMNS, "occasion"
+    else:
+        rows, columns, sub = results.rows, COLUMNS, "poster"
 
     def level(row: Row) -> str:
         return "campaign" if row.poster is None else sub
@@ -352,14 +364,14 @@ def to_csv(results: Results | Outbound, *, by_step: bool = False) -> str:
     head = ["level", "campaign", sub, *columns]
     if by_step:
         writer.writerow(["start", "end", *head])
-        for row in results.rows:
+        for row in rows:
             for i, start in enumerate(results.period.points):
                 values = [row.series[column][i] for column in columns]
                 writer.writerow([_iso(start), _iso(start + results.period.step), level(row), row.campaign,
                                  row.poster or "", *values])
     else:
         writer.writerow(head)
-        for row in results.rows:
+        for row in rows:
             writer.writerow([level(row), row.campaign, row.poster or "", *(row.totals[c] for c in columns)])
     return out.getvalue()
 
