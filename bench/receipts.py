@@ -70,7 +70,8 @@ def main() -> int:
     try:
         warm, sent = messages(WARMUP), messages(MESSAGES)
         for m in warm + sent:
-            store.record_outbound(m.sid, m.to, campaign="spring", occasion="bench", status="queued", sent_at=m.sent_at)
+            store.record_outbound(m.sid, m.to, campaign="spring", occasion="bench", status="queued", sent_at=m.sent_at,
+                                 retention_days=1)
         bot = Gunicorn.on_free_port(procfile_web_args, env=bot_env(redis_server.url, talon, workdir, prefix)).start()
         wrk(bot.url, lines_for(warm), (8, 2, WARMUP * len(STEPS) - 8), workdir)
         before = scrape(bot.url)

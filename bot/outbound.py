@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from . import metrics
+from .config import Settings
 from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, RecipientUndeliverable, StoreUnavailable
 from .phone import mask
-from .results import OutboundFunnel
-from .store import DEFAULT_RECEIPT_RETENTION_DAYS, Store
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +35,31 @@ OPTED_OUT = 21610
 STATUS_CALLBACK_PATH = "/twilio/status"
 
 
+class Ledger(Protocol):
+    """Where sent texts are recorded for their receipts, and unreachable numbers known: the `Store`."""
+
+    def undeliverable(self, to: str) -> bool: ...
+
+    def record_outbound(self, sid: str, to: str, *, campaign: str, occasion: str, status: str,
+                        sent_at: dt.datetime, retention_days: int) -> None: ...
+
+
+class OutboundCounts(Protocol):
+    """The results page's outbound counts (`results.OutboundFunnel`)."""
+
+    def add(self, sent_hour: dt.datetime, campaign: str, occasion: str, event: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class SmsSender:
-    """A Twilio REST client with an explicit HTTP timeout and a configurable base URL; with a `store`,
-    every text it sends gets delivery receipts (see the module docstring)."""
+    """A Twilio REST client with an explicit HTTP timeout and a configurable base URL; with a `store`
+    (and `counts`), every text it sends gets delivery receipts (see the module docstring)."""
 
     def __init__(
         self, account_sid: str, auth_token: str, *, api_url: str = "https://api.twilio.com", timeout: float = 10.0,
-        store: Store | None = None, public_base_url: str | None = None,
-        receipt_retention_days: int = DEFAULT_RECEIPT_RETENTION_DAYS, counts: OutboundFunnel | None = None,
+        store: Ledger | None = None, counts: OutboundCounts | None = None, public_base_url: str | None = None,
+        receipt_retention_days: int = Settings.receipt_retention_days,
     ):
         self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         # Twilio's domains take their base URL from this attribute; tests point it at a stand-in.
@@ -51,7 +67,7 @@ class SmsSender:
         self.store = store
         self.status_callback = public_base_url.rstrip("/") + STATUS_CALLBACK_PATH if public_base_url else None
         self.receipt_retention_days = receipt_retention_days
-        self.counts = counts if counts is not None else (OutboundFunnel(store) if store is not None else None)
+        self.counts = counts
 
     def send(self, *, to: str, from_: str, body: str, campaign: str, occasion: str) -> str:
         """Send one SMS for `campaign` on `occasion` and return its MessageSid."""
@@ -88,10 +104,11 @@ class SmsSender:
     def _record(self, sid: str, to: str, campaign: str, occasion: str, status: str) -> None:
         """Record a sent text for its receipts. Never raises: the text went out whatever happens here."""
         metrics.OUTBOUND_SENT.labels(campaign=campaign).inc()
-        if self.store is None or self.counts is None:
-            return
         now = dt.datetime.now(dt.UTC)
-        self.counts.add(now, campaign, occasion, "sent")
+        if self.counts is not None:
+            self.counts.add(now, campaign, occasion, "sent")
+        if self.store is None:
+            return
         try:
             self.store.record_outbound(sid, to, campaign=campaign, occasion=occasion, status=status, sent_at=now,
                                        retention_days=self.receipt_retention_days)

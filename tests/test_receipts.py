@@ -16,9 +16,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from bot.config import Settings
 from bot.errors import RecipientUndeliverable
 from bot.jobs import LateJob
-from bot.store import DEFAULT_RECEIPT_RETENTION_DAYS
 from tests.conftest import PUBLIC_BASE_URL, SHOP_NUMBER, sign
 from tests.test_metrics import delta, scrape
 
@@ -92,7 +92,7 @@ def test_callbacks_out_of_order_and_repeated_end_at_the_last_status(client, serv
 def test_the_record_is_kept_for_the_retention(services, twilio):
     message = send(services, twilio)
     ttl_ms = services.store.client.pttl(services.store.outbound_key(CUSTOMER, message.sid))
-    retention_ms = DEFAULT_RECEIPT_RETENTION_DAYS * 24 * 3600 * 1000
+    retention_ms = Settings.receipt_retention_days * 24 * 3600 * 1000
     assert retention_ms - 60_000 < ttl_ms <= retention_ms
 
 

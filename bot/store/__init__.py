@@ -25,7 +25,6 @@ from .connection import UNAVAILABLE, map_redis_errors
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
 from .receipts import (
-    DEFAULT_RECEIPT_RETENTION_DAYS,
     FINAL_STATUSES,
     STATUS_RANK,
     UNDELIVERABLE_TTL_MS,
@@ -46,7 +45,7 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
-    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "DEFAULT_RECEIPT_RETENTION_DAYS", "FINAL_STATUSES",
+    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES",
     "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
     "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "Gate", "Issuance", "Receipt", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",

@@ -33,7 +33,6 @@ STATUS_RANK = {
 }
 #: The statuses after which a message never changes.
 FINAL_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank == max(STATUS_RANK.values()))
-DEFAULT_RECEIPT_RETENTION_DAYS = 30
 #: A number Twilio reports unreachable (not a mobile, a landline) is not texted again for this long:
 #: numbers are reassigned and ported, so the mark does not last for ever.
 UNDELIVERABLE_TTL_MS = 180 * 24 * 3600 * 1000
@@ -56,8 +55,8 @@ class Receipt:
 
 class Receipts(Connection):
     def record_outbound(self, sid: str, to: str, *, campaign: str, occasion: str, status: str, sent_at: dt.datetime,
-                        retention_days: int = DEFAULT_RECEIPT_RETENTION_DAYS) -> None:
-        """Record a text we just created (Twilio answered `status`), for its callbacks."""
+                        retention_days: int) -> None:
+        """Record a text we just created (Twilio answered `status`), for its callbacks, for `retention_days`."""
         args = [campaign, occasion, status, STATUS_RANK.get(status, 0), now_iso(), retention_days * 24 * 3600 * 1000,
                 int(sent_at.timestamp())]
         self._run("outbound", [self.outbound_key(to, sid)], args)
