@@ -19,7 +19,11 @@ import pytest
 from bot.config import Settings
 from bot.errors import RecipientUndeliverable
 from bot.jobs import LateJob
+from bot.services import services_of
 from tests.conftest import PUBLIC_BASE_URL, SHOP_NUMBER, sign
+from tests.support.campaign_files import WITH_POSTERS
+from tests.test_landing import CUSTOMER as FORM_CUSTOMER
+from tests.test_landing import form_for
 from tests.test_metrics import delta, scrape
 
 CUSTOMER = "+15557654321"
@@ -279,3 +283,22 @@ def test_the_results_page_shows_the_outbound_section_and_its_csv(client, service
     assert {(r["campaign"], r["occasion"], r["error_code"]): int(r["texts"]) for r in error_rows} == errors
     assert client.get("/marketer/results.csv?table=nope", headers=LOGIN).status_code == 400
     assert not any(n in exported.get_data(as_text=True) for n in numbers)
+
+
+@pytest.fixture
+def campaigns_text() -> str:
+    return WITH_POSTERS  # the landing page's posters, and the conftest's campaigns
+
+
+def test_the_landing_form_texts_with_receipts_and_skips_an_unreachable_number(app, client, talon, twilio):
+    services = services_of(app)
+    assert client.post("/q/spring", data=form_for(app, "spring")).status_code == 200
+    [message] = twilio.sent(FORM_CUSTOMER)
+    assert message.status_callback == PUBLIC_BASE_URL + "/twilio/status"
+    assert post_all(client, twilio.callbacks(message, "sent", ("undelivered", "30006"))) == [200, 200]
+    assert services.store.last_status(message.sid, FORM_CUSTOMER) == ("undelivered", "30006")
+
+    again = client.post("/q/spring", data=form_for(app, "spring"))
+    assert again.status_code == 400
+    assert "We could not text that number" in again.get_data(as_text=True)
+    assert [m.sid for m in twilio.sent(FORM_CUSTOMER)] == [message.sid]
