@@ -32,7 +32,7 @@ from .results import ERROR_EVENT, OutboundFunnel
 from .services import services_of
 from .store import FINAL_STATUSES, STATUS_RANK, Receipt, Store
 from .store.receipts import Mark
-from .twilio_signature import signature_valid, signed_url
+from .twilio_signature import signed_by_twilio
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,10 @@ def apply(store: Store, counts: OutboundFunnel | None, sid: str, to: str, status
 def status_callback() -> Response:
     services = services_of()
     settings = services.settings
-    if settings.twilio_auth_token:
-        signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not signature_valid(settings.twilio_auth_token, signed_url(), request.form, signature):
-            log.warning("POST /twilio/status: bad or missing X-Twilio-Signature from %s", request.remote_addr)
-            metrics.RECEIPTS.labels(result="forbidden").inc()
-            abort(403)
+    if not signed_by_twilio():
+        log.warning("POST /twilio/status: bad or missing X-Twilio-Signature from %s", request.remote_addr)
+        metrics.RECEIPTS.labels(result="forbidden").inc()
+        abort(403)
     form = request.form
     missing = [name for name in REQUIRED_FIELDS if not form.get(name)]
     if missing:
