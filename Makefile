@@ -53,7 +53,7 @@ qr-test-tools:
 	fi
 
 test: $(VENV)/.installed redis-server qr-test-tools
-	$(BIN)/ruff check bot tests bench wsgi.py
+	$(BIN)/ruff check bot tests bench wsgi.py gunicorn.conf.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.

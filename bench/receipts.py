@@ -29,11 +29,11 @@ import redis
 from bench.__main__ import AUTH_TOKEN, PUBLIC_BASE_URL, bot_env, scrape, version, wrk
 from bot.outbound import STATUS_CALLBACK_PATH
 from bot.store import Store
-from tests.conftest import ACCOUNT_SID, SHOP_NUMBER
 from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
 from tests.support.redis_server import RedisServer
 from tests.support.talon_stub import TalonStub
 from tests.support.twilio_stub import SentMessage, TwilioStub
+from tests.support.webhooks import ACCOUNT_SID, SHOP_NUMBER
 
 MESSAGES = 8_000
 STEPS = ("sent", "delivered", "sent")

@@ -18,8 +18,8 @@ from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
 from .limits import RateLimit
 from .replies import ReplyTemplate
 
-Kind = Literal["coupon", "loyalty", "referral"]
-KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral")
+Kind = Literal["coupon", "loyalty", "referral", "competition"]
+KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral", "competition")
 
 SHORT_CODE_RE = re.compile(r"^[0-9]{3,8}$")
 #: A poster's reference, texted after the keyword ("SAVE P7"): letters and digits with at
@@ -93,6 +93,13 @@ class Campaign:
     upstream_limit: RateLimit | None = None
     #: Poster headline for this campaign (posters may override it).
     headline: str | None = None
+    #: A competition's (kind = "competition"): its official rules, carried by every entry reply.
+    rules_url: str | None = None
+    #: A competition's text to its winners, and the optional one to everyone else (Jinja with `code`, `entry`).
+    winner_reply: ReplyTemplate | None = None
+    consolation_reply: ReplyTemplate | None = None
+    #: How many entries one person (one E.164 number) may make in a competition.
+    max_entries_per_person: int = 1
 
     def window(self, now: dt.datetime) -> Literal["open", "not_started", "ended"]:
         if self.starts_at and now < self.starts_at:
@@ -122,6 +129,7 @@ class Campaign:
             "campaign_id": self.campaign_id,
             "application_id": self.application_id,
             "external_campaign_id": self.external_campaign_id,
+            "rules_url": self.rules_url,
         }
 
 

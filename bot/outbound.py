@@ -78,11 +78,13 @@ class SmsSender:
             message = self.client.messages.create(to=to, from_=from_, body=body, **options)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
-                raise RecipientOptedOut(f"Twilio 21610: {mask(to)} has opted out",
-                                        code=exc.code, status=exc.status) from exc
+                raise RecipientOptedOut(
+                    f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status
+                ) from exc
             if exc.status is not None and exc.status < 500:
-                raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {exc.msg}",
-                                      code=exc.code, status=exc.status) from exc
+                raise DeliveryRefused(
+                    f"Twilio {exc.status}/{exc.code}: {exc.msg}", code=exc.code, status=exc.status
+                ) from exc
             raise DeliveryUncertain(f"Twilio {exc.status}: {exc.msg}", code=exc.code, status=exc.status) from exc
         except TwilioException as exc:
             raise DeliveryUncertain(f"Twilio unreachable or slow: {exc}") from exc

@@ -84,7 +84,9 @@ class Services:
 
     def late_delivery(self) -> LateDelivery:
         if self.sms is None:
-            raise ConfigError("TWILIO_ACCOUNT_SID: the late-delivery worker needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+            raise ConfigError(
+                "TWILIO_ACCOUNT_SID: the late-delivery worker needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+            )
         policy = WorkerPolicy(lease_s=self.settings.job_lease_s)
         return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy)
 

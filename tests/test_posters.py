@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +21,10 @@ from bot.posters import (
     poster_content,
     render,
 )
-from tests.conftest import CAMPAIGNS, PUBLIC_BASE_URL
-from tests.support.campaign_files import WITH_POSTERS
+from tests.support.bot_process import clean_environ
+from tests.support.campaign_files import CAMPAIGNS, WITH_POSTERS
 from tests.support.decoders import raster, zbar, zxing
+from tests.support.webhooks import PUBLIC_BASE_URL
 
 DIRECT = "SMSTO:+15005550006:SAVE"
 
@@ -189,7 +189,7 @@ colour = "red"
 
 
 def bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_"))}
+    clean = clean_environ("PUBLIC_")
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**clean, **env},
                           capture_output=True, text=True, timeout=120)
 
@@ -200,7 +200,9 @@ def test_cli_writes_each_format_by_suffix(tmp_path):
     env = {"CAMPAIGNS_FILE": str(campaigns), "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
     for fmt in ("pdf", "svg", "png"):
         out = tmp_path / f"poster.{fmt}"
-        result = bot("poster", "spring-harbour", "--output", str(out), "--mode", "tracked", "--paper", "Letter", env=env)
+        result = bot(
+            "poster", "spring-harbour", "--output", str(out), "--mode", "tracked", "--paper", "Letter", env=env
+        )
         assert result.returncode == 0, result.stderr
         assert zxing(raster(out.read_bytes(), fmt)).text == PUBLIC_BASE_URL + "/q/spring-harbour"
     assert out.read_bytes().startswith(b"\x89PNG")

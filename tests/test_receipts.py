@@ -20,8 +20,8 @@ from bot.config import Settings
 from bot.errors import RecipientUndeliverable
 from bot.jobs import LateJob
 from bot.services import services_of
-from tests.conftest import PUBLIC_BASE_URL, SHOP_NUMBER, sign
 from tests.support.campaign_files import WITH_POSTERS
+from tests.support.webhooks import PUBLIC_BASE_URL, SHOP_NUMBER, sign
 from tests.test_landing import CUSTOMER as FORM_CUSTOMER
 from tests.test_landing import form_for
 from tests.test_metrics import delta, scrape

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.conftest import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
+from tests.support.webhooks import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 COUPON = "/customer_engagement/coupon"
 
@@ -44,7 +44,8 @@ def test_dry_run_sends_the_header(settings, talon):
 
 @pytest.mark.parametrize(
     "body",
-    ["save", " Save! ", "SAVE.", "ＳＡＶＥ", "S A V E", "s-a-v-e", "spring", "Spring!!", "SAVE P7", "save please", "\tSAVE\n"],
+    ["save", " Save! ", "SAVE.", "ＳＡＶＥ", "S A V E", "s-a-v-e", "spring", "Spring!!", "SAVE P7", "save please",
+     "\tSAVE\n"],
 )
 def test_keyword_variants_match(text, talon, body):
     assert reply(text(body)) == "Your Acme code: T1-00001. Show it at the till."

@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from bot.sms import twiml
 from bot.twilio_signature import signature_valid
-from tests.conftest import AUTH_TOKEN, twilio_form
+from tests.support.webhooks import AUTH_TOKEN, twilio_form
 
 
 @pytest.mark.parametrize(
@@ -44,4 +44,5 @@ def test_signature_check_agrees_with_twilio(form, signed_url, checked_url):
     validator = RequestValidator(AUTH_TOKEN)
     for signature in [validator.compute_signature(signed_url, form),
                       RequestValidator("another-token").compute_signature(signed_url, form), "forged", "ünï"]:
-        assert signature_valid(AUTH_TOKEN, checked_url, form, signature) == validator.validate(checked_url, form, signature)
+        expected = validator.validate(checked_url, form, signature)
+        assert signature_valid(AUTH_TOKEN, checked_url, form, signature) == expected

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from ..campaigns import REF_RE, Campaign, CampaignBook, Poster
-from .options import PosterError, PosterOptions
+from .options import DEFAULT_OPTIONS, PosterError, PosterOptions
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,9 @@ def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Camp
     campaign, poster = found
     if ref is not None:
         if poster is not None and ref.upper() != poster.ref:
-            raise PosterError(f"poster {poster.slug!r} has its own ref {poster.ref!r}: drop --ref or use the campaign slug")
+            raise PosterError(
+                f"poster {poster.slug!r} has its own ref {poster.ref!r}: drop --ref or use the campaign slug"
+            )
         if not REF_RE.match(ref):
             raise PosterError(f"ref: expected 1-8 letters and digits with at least one digit, e.g. P7, got {ref!r}")
         ref = ref.upper()
@@ -146,7 +148,7 @@ def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Camp
 
 
 def poster_content(
-    book: CampaignBook, slug: str, options: PosterOptions = PosterOptions(), *, public_base_url: str | None = None
+    book: CampaignBook, slug: str, options: PosterOptions = DEFAULT_OPTIONS, *, public_base_url: str | None = None
 ) -> PosterContent:
     options.check()
     campaign, poster, ref = resolve_poster(book, slug, options.ref)

@@ -9,6 +9,7 @@
     gate.py        Talon.One's circuit breaker and budgets, GCRA buckets
     jobs.py        the late-delivery queue and the sent markers
     stats.py       the results funnel: scans and texts per hour; outbound texts per hour
+    entries.py     a competition's entries (window on Redis's clock) and its draw's state
     receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
@@ -22,6 +23,7 @@ import logging
 import redis
 
 from .connection import UNAVAILABLE, map_redis_errors
+from .entries import DrawState, Entries, Entry, EntryResult
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
 from .receipts import (
@@ -45,16 +47,16 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
-    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES",
-    "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
-    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "Gate", "Issuance", "Receipt", "Status",
+    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "NO_POSTER",
+    "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK", "UNAVAILABLE", "UNDELIVERABLE_TTL_MS",
+    "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult", "Gate", "Issuance", "Receipt", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats, Receipts):
+class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, Receipts):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

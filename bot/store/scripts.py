@@ -25,6 +25,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "retry": ("clock", "retry"),
     "mark_sending": ("mark_sending",),
     "scan": ("scan",),
+    "enter": ("clock", "enter"),
+    "commit_draw": ("clock", "commit_draw"),
     "outbound": ("outbound",),
     "receipt": ("receipt",),
 }
