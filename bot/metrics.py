@@ -32,7 +32,7 @@ metric                                   type       labels                      
                                                                                     content is being blocked (alert)
 ``kcb_receipts_total``                   counter    ``result`` (stored, stale,      every POST /twilio/status
                                                     unknown, ignored, malformed,
-                                                    forbidden)
+                                                    forbidden, unavailable)
 =======================================  =========  ==============================  ==============================
 
 Labels never carry a phone number: ``campaign`` is the campaign's slug (``""``

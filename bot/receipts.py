@@ -17,7 +17,7 @@ What a final status's ErrorCode does:
 
 A callback for a message we did not send (or whose record expired) is answered
 200 and logged, so Twilio stops retrying; nothing is stored. A callback without
-MessageSid or MessageStatus is answered 400.
+MessageSid or MessageStatus is answered 400; one Redis could not take, 503.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import logging
 from flask import Blueprint, Response, abort, request
 
 from . import metrics
+from .errors import StoreUnavailable
 from .phone import mask
 from .results import ERROR_EVENT, OutboundFunnel
 from .services import services_of
@@ -101,7 +102,12 @@ def status_callback() -> Response:
         metrics.RECEIPTS.labels(result="ignored").inc()
         return Response("", 200, mimetype="text/plain")
     counts = services.sms.counts if services.sms is not None else None
-    receipt = apply(services.store, counts, sid, to, status, form.get("ErrorCode", ""))
+    try:
+        receipt = apply(services.store, counts, sid, to, status, form.get("ErrorCode", ""))
+    except StoreUnavailable as exc:  # not applied: Twilio retries a callback that failed
+        log.error("status callback for %s not applied: %s", sid, exc)
+        metrics.RECEIPTS.labels(result="unavailable").inc()
+        abort(503)
     if receipt.result == "unknown":
         log.info("status callback for unknown message %s (%s): not sent by us, or its record expired", sid, status,
                  extra={"event": "receipt_unknown"})

@@ -16,11 +16,13 @@ from html.parser import HTMLParser
 
 import pytest
 
+from bot import create_app
 from bot.config import Settings
 from bot.errors import RecipientUndeliverable
 from bot.jobs import LateJob
 from bot.services import services_of
 from tests.support.campaign_files import WITH_POSTERS
+from tests.support.redis_server import free_port
 from tests.support.webhooks import PUBLIC_BASE_URL, SHOP_NUMBER, sign
 from tests.test_landing import CUSTOMER as FORM_CUSTOMER
 from tests.test_landing import form_for
@@ -62,9 +64,6 @@ def test_every_outbound_text_asks_for_status_callbacks_at_the_public_url(service
 
 
 def test_without_public_base_url_no_status_callback_is_asked(app, settings, twilio):
-    from bot import create_app
-    from bot.services import services_of
-
     local = services_of(create_app(dataclasses.replace(settings, public_base_url=None)))
     message = send(local, twilio)
     assert message.status_callback == ""
@@ -302,3 +301,10 @@ def test_the_landing_form_texts_with_receipts_and_skips_an_unreachable_number(ap
     assert again.status_code == 400
     assert "We could not text that number" in again.get_data(as_text=True)
     assert [m.sid for m in twilio.sent(FORM_CUSTOMER)] == [message.sid]
+
+
+def test_a_callback_redis_cannot_take_is_a_503_so_twilio_retries(settings, twilio, services):
+    message = send(services, twilio)
+    down = create_app(dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}"))
+    assert twilio.callback(message, "delivered").post_to(down.test_client()).status_code == 503
+    services_of(down).issuer.close()
