@@ -25,14 +25,13 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
 import redis
 
-from bench.__main__ import AUTH_TOKEN, PUBLIC_BASE_URL, bot_env, scrape, version, wrk
+from bench.__main__ import AUTH_TOKEN, PUBLIC_BASE_URL, bot_env, scrape, settled_scrape, version, wrk
 from bot.outbound import STATUS_CALLBACK_PATH
 from bot.store import Store
 from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
@@ -69,23 +68,6 @@ def lines_for(sent: list[SentMessage]) -> list[tuple[str, str, str, str]]:
 
 def sid_of(line: tuple[str, str, str, str]) -> str:
     return re.search(r"(?:^|&)MessageSid=([^&]*)", line[3]).group(1)
-
-
-def handled_total(samples: dict) -> float:
-    return sum(v for (name, _), v in samples.items() if name == "kcb_receipts_total")
-
-
-def settled(url: str, deadline_s: float = 15.0) -> dict:
-    """/metrics once the callbacks wrk left in flight are all handled: two scrapes 0.3 s apart agree."""
-    deadline = time.monotonic() + deadline_s
-    last = scrape(url)
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        now = scrape(url)
-        if handled_total(now) == handled_total(last):
-            return now
-        last = now
-    raise SystemExit("bench: the bot kept handling callbacks after wrk stopped")
 
 
 def wrong_ends(sent: list[SentMessage], lines: list, finals: dict[str, tuple[str, str] | None], posted: int) -> int:
@@ -129,7 +111,7 @@ def main() -> int:
         before = scrape(bot.url)
         lines = lines_for(sent)
         result = wrk(bot.url, lines, LOAD, workdir)
-        after = settled(bot.url)
+        after = settled_scrape(bot.url, counters=("kcb_receipts_total",))
         handled = {
             kind: after.get(("kcb_receipts_total", frozenset({("result", kind)})), 0)
             - before.get(("kcb_receipts_total", frozenset({("result", kind)})), 0)
