@@ -67,7 +67,7 @@ test: $(VENV)/.installed-test redis-server qr-test-tools
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
 # `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
 # Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
-# trips per webhook path. About six minutes in all.
+# trips per webhook path; bench/receipts.py: status callbacks per second. About six minutes in all.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -80,6 +80,7 @@ wrk:
 bench: $(VENV)/.installed-test redis-server wrk
 	$(BIN)/python -m bench
 	$(BIN)/python bench/redis_cost.py
+	$(BIN)/python -m bench.receipts
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
 soak: $(VENV)/.installed-test redis-server

@@ -158,10 +158,12 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
     return samples
 
 
-def settled_scrape(url: str, deadline_s: float = 15.0) -> dict[tuple[str, frozenset], float]:
-    """/metrics once the texts wrk left in flight are all handled: two scrapes 0.2 s apart agree."""
+def settled_scrape(
+    url: str, deadline_s: float = 15.0, counters: tuple[str, ...] = ("kcb_texts_total", "kcb_scans_total"),
+) -> dict[tuple[str, frozenset], float]:
+    """/metrics once the requests wrk left in flight are all handled: two scrapes 0.2 s apart agree on `counters`."""
     def handled(samples: dict) -> float:
-        return sum(v for k, v in samples.items() if k[0] in ("kcb_texts_total", "kcb_scans_total"))
+        return sum(v for k, v in samples.items() if k[0] in counters)
 
     deadline = time.monotonic() + deadline_s
     samples = scrape(url)

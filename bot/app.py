@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from . import health, landing, marketer, sms, web
+from . import health, landing, marketer, receipts, sms, web
 from .config import Settings
 from .delivery import start_in_thread
 from .logs import configure_logging
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.register_blueprint(health.bp)
     app.register_blueprint(landing.bp)
     app.register_blueprint(marketer.bp)
+    app.register_blueprint(receipts.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

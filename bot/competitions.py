@@ -308,7 +308,7 @@ def _send_once(recipient: Recipient, campaign: Campaign, book: CampaignBook, sto
         except DeliveryUncertain:
             return "uncertain"
     try:
-        sms.send(to=e164, from_=shop, body=body)
+        sms.send(to=e164, from_=shop, body=body, campaign=campaign.slug, occasion=occasion)
     except RecipientOptedOut:
         store.record_opt_out(e164, "21610")
         store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)

@@ -113,6 +113,8 @@ class Settings:
     job_lease_s: float = 60.0
     #: How often each process writes the results page's counts to Redis (0: only when read).
     funnel_flush_s: float = 1.0
+    #: How long each outbound text's last status (its delivery receipt) is kept, in days.
+    receipt_retention_days: int = 30
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_account_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
@@ -199,6 +201,7 @@ class Settings:
             breaker_cooldown_s=_number(env, "BREAKER_COOLDOWN_S", cls.breaker_cooldown_s, minimum=0.1),
             job_lease_s=_number(env, "JOB_LEASE_S", cls.job_lease_s, minimum=0.5),
             funnel_flush_s=_number(env, "FUNNEL_FLUSH_S", cls.funnel_flush_s, minimum=0),
+            receipt_retention_days=int(_number(env, "RECEIPT_RETENTION_DAYS", cls.receipt_retention_days, minimum=1)),
             twilio_timeout_s=_number(env, "TWILIO_TIMEOUT_S", cls.twilio_timeout_s, minimum=0.5),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),

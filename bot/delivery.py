@@ -113,6 +113,9 @@ class LateDelivery:
         if self.store.is_opted_out(job.sender):
             log.info("late delivery to %s dropped: opted out", mask(job.sender))
             return True
+        if self.store.undeliverable(job.sender):
+            log.info("late delivery to %s dropped: Twilio reported the number unreachable", mask(job.sender))
+            return True
         context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
         code = self.store.cached_code(job.sender, job.slug)
         if code is None:
@@ -148,7 +151,7 @@ class LateDelivery:
                 log.warning("cannot reconcile the late text to %s yet: %s", mask(job.sender), exc)
                 return False
         try:
-            self.sms.send(to=job.sender, from_=job.to, body=text)
+            self.sms.send(to=job.sender, from_=job.to, body=text, campaign=job.slug, occasion="late")
         except RecipientOptedOut:
             self.store.record_opt_out(job.sender, "21610")
             self.store.mark_sent(job.sender, job.slug)  # final: never try again

@@ -215,7 +215,7 @@ def text_me(slug: str) -> Response:
     outcome = "sent" if reply.text else "silent"  # None: opted out or silenced; the page says the same
     if reply.text:
         try:
-            services.sms.send(to=phone, from_=number, body=reply.text)
+            services.sms.send(to=phone, from_=number, body=reply.text, campaign=campaign.slug, occasion="web")
         except RecipientOptedOut:
             outcome = "opted_out"  # Twilio's own STOP list: told like any other number, never resent
         except DeliveryRefused:

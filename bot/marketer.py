@@ -183,6 +183,8 @@ def _results() -> tuple[results.Results | None, str | None]:
     except results.PeriodError as exc:
         return None, str(exc)
     services.conversation.funnel.flush()  # this process's latest counts, not a second late
+    if services.sms is not None:
+        services.sms.counts.flush()
     return results.funnel(services.store, services.book, period), None
 
 
@@ -195,8 +197,11 @@ def results_page() -> Response:
     except StoreUnavailable:
         abort(503, description="The results are not available right now (Redis is unreachable).")
     charts = {row.id: results.Chart.of(row, found.period) for row in found.rows} if found else {}
+    outbound_charts = {row.id: results.Chart.of(row, found.period, charted=results.OUTBOUND_CHARTED)
+                       for row in found.outbound.rows} if found and found.outbound else {}
     html = render_template(
         "results.html", book=services.book, results=found, error=error, charts=charts, columns=results.COLUMNS,
+        outbound_charts=outbound_charts, outbound_columns=results.OUTBOUND_COLUMNS,
         presets=results.PRESETS, args=request.args, query=request.query_string.decode("latin-1"),
         retention_days=FUNNEL_RETENTION_DAYS,
     )
@@ -213,6 +218,11 @@ def results_csv() -> Response:
     if error:
         return Response(f"{error}\n", 400, mimetype="text/plain")
     by_step = bool(request.args.get("by_step"))
+    table = request.args.get("table", "funnel")
+    if table not in results.TABLES:
+        return Response(f"table: one of {', '.join(results.TABLES)}\n", 400, mimetype="text/plain")
     name = f"results-{found.period.start:%Y%m%dT%H}-{found.period.end:%Y%m%dT%H}{'-by-step' if by_step else ''}.csv"
-    return Response(results.to_csv(found, by_step=by_step), 200,
+    if table != "funnel":
+        name = name.replace("results-", f"results-{table}-", 1)
+    return Response(results.to_csv(found, by_step=by_step, table=table), 200,
                     {"Content-Disposition": f'attachment; filename="{name}"'}, mimetype="text/csv")

@@ -22,7 +22,7 @@ from .issuing import Issuer
 from .journal import Journal
 from .limits import BreakerPolicy
 from .outbound import SmsSender
-from .results import Funnel
+from .results import Funnel, OutboundFunnel
 from .sandbox import SandboxIssuer
 from .store import Store, connect
 from .talon import TalonClient
@@ -69,6 +69,9 @@ class Services:
             sms = SmsSender(
                 settings.twilio_account_sid, settings.twilio_auth_token,
                 api_url=settings.twilio_api_url, timeout=settings.twilio_timeout_s,
+                store=store, public_base_url=settings.public_base_url,
+                receipt_retention_days=settings.receipt_retention_days,
+                counts=OutboundFunnel(store, flush_s=settings.funnel_flush_s),
             )
         else:
             log.warning("TWILIO_ACCOUNT_SID is unset: codes that miss the webhook deadline cannot be texted later.")

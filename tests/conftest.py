@@ -51,7 +51,7 @@ def talon(talon_server: TalonStub) -> TalonStub:
 
 @pytest.fixture(scope="session")
 def twilio_server() -> TwilioStub:
-    stub = TwilioStub().start()
+    stub = TwilioStub(auth_token=AUTH_TOKEN).start()
     yield stub
     stub.close()
 

@@ -8,9 +8,10 @@
     senders.py     one customer's state: begin/finish, opt-outs, codes, the consent log
     gate.py        Talon.One's circuit breaker and budgets, GCRA buckets
     jobs.py        the late-delivery queue and the sent markers
-    stats.py       the results funnel: scans and texts per hour
+    stats.py       the results funnel: scans and texts per hour; outbound texts per hour
     forms.py       the landing form's nonces, budget and alerts; the marketer login's limiter
     entries.py     a competition's entries (window on Redis's clock) and its draw's state
+    receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -27,6 +28,13 @@ from .entries import DrawState, Entries, Entry, EntryResult
 from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
+from .receipts import (
+    FINAL_STATUSES,
+    STATUS_RANK,
+    UNDELIVERABLE_TTL_MS,
+    Receipt,
+    Receipts,
+)
 from .senders import (
     CONSENT_MAX_EVENTS,
     DEFAULT_CODE_TTL_MS,
@@ -41,16 +49,17 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
-    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED", "LOGIN_LOCKED",
-    "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent",
-    "Decision", "DrawState", "Entry", "EntryResult", "Gate", "Issuance", "Status",
+    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
+    "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
+    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult", "Gate",
+    "Issuance", "Receipt", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, Forms):
+class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, Forms, Receipts):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

@@ -41,6 +41,14 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{meta}:generation``                   a random id            no expiry: missing means Redis lost its
                                                                  data; the journal is replayed, then it is
                                                                  set again (journal.py)
+``P:{sender}:out:<MessageSid>``           hash: campaign,        ``RECEIPT_RETENTION_DAYS`` (default 30)
+                                          occasion, status,      from the send: a text we sent, its last
+                                          rank, error, at        status and ErrorCode (store/receipts.py);
+                                                                 the recipient is the key's tag, never a
+                                                                 log line's
+``P:{sender}:undeliverable``              hash: code, at         180 days: Twilio's 21614 / 30006 (not a
+                                                                 mobile, unreachable); nothing is sent to
+                                                                 the number meanwhile (numbers get reassigned)
 ``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
 ``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
                                           open_until (ms)        deleted by the first success
@@ -87,6 +95,10 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{form}:alert:<limit>``                ``1``                  the limit's window: one log alert each
 ``P:{login}:fail`` / ``fail:<client>``    GCRA TAT (ms)          until the bucket refills (≤ 10 min per
                                                                  client, ≤ ~2 h global)
+``P:{stats}:outbound:<YYYY-MM-DDTHH>``    hash: campaign|        ``FUNNEL_RETENTION_DAYS`` after the hour's
+                                          occasion|event ->      start: outbound texts sent, and their
+                                          count, one per hour    receipts' final statuses and error codes
+                                                                 (results.py's outbound section)
 ========================================  =====================  ==========================================
 
 What an anonymous visitor can make the store keep, key by key (the issue-12 audit). Nothing grows
@@ -183,6 +195,11 @@ class Keys:
 
     def generation_key(self) -> str:
         return self._key("meta", "generation")
+    def outbound_key(self, to: str, sid: str) -> str:
+        return self._key(to, "out", sid)
+
+    def undeliverable_key(self, to: str) -> str:
+        return self._key(to, "undeliverable")
 
     # -- Talon.One: {upstream}
 
@@ -236,3 +253,6 @@ class Keys:
 
     def funnel_key(self, hour: dt.datetime) -> str:
         return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))
+
+    def outbound_counts_key(self, hour: dt.datetime) -> str:
+        return self.stats_key("outbound", hour.strftime("%Y-%m-%dT%H"))

@@ -31,6 +31,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "login": ("clock", "login"),
     "enter": ("clock", "enter"),
     "commit_draw": ("clock", "commit_draw"),
+    "outbound": ("outbound",),
+    "receipt": ("receipt",),
 }
 
 

@@ -13,6 +13,7 @@ retention. Nothing is counted twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from .connection import Connection, text
 
@@ -62,24 +63,40 @@ class Stats(Connection):
 
     def count_funnel(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
         """Add `counts` ({(hour, funnel_field(...)): n}) to the hourly buckets, in one pipelined round trip."""
+        self._count_hourly(self.funnel_key, counts)
+
+    def funnel_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
+        """hour -> {(campaign, poster, event): count} for each hour asked (empty when none), one round trip."""
+        return self._hourly_counts(self.funnel_key, hours)
+
+    def count_outbound(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
+        """Add outbound counts ({(hour, funnel_field(campaign, occasion, event)): n}) to their hourly buckets."""
+        self._count_hourly(self.outbound_counts_key, counts)
+
+    def outbound_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
+        """hour -> {(campaign, occasion, event): count}: texts sent and their receipts (see results.py)."""
+        return self._hourly_counts(self.outbound_counts_key, hours)
+
+    def _count_hourly(self, key_of: Callable[[dt.datetime], str], counts: dict[tuple[dt.datetime, str], int]) -> None:
         if not counts:
             return
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             for hour in sorted({hour for hour, _ in counts}):
-                key = self.funnel_key(hour)
+                key = key_of(hour)
                 for (at, name), n in counts.items():
                     if at == hour:
                         pipe.hincrby(key, name, n)
                 pipe.expireat(key, _funnel_expiry(hour))
             pipe.execute()
 
-    def funnel_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
-        """hour -> {(campaign, poster, event): count} for each hour asked (empty when none), one round trip."""
+    def _hourly_counts(
+        self, key_of: Callable[[dt.datetime], str], hours: list[dt.datetime],
+    ) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             for hour in hours:
-                pipe.hgetall(self.funnel_key(hour))
+                pipe.hgetall(key_of(hour))
             found = pipe.execute()
         result: dict[dt.datetime, dict[tuple[str, str, str], int]] = {}
         for hour, values in zip(hours, found, strict=True):
