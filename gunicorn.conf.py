@@ -40,6 +40,14 @@ import tempfile
 #: Time, method, path (no query string), status, bytes, duration: no client address, no user agent.
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
+# Accept spreading: with one shared listening socket, gthread workers race for wrk's (and any client's)
+# keep-alive connections and one often wins nearly all of them, leaving the other worker idle. With
+# reuse_port, gunicorn (27, the version in use) opens one SO_REUSEPORT socket per worker after the fork,
+# and the kernel spreads new connections across them by hash (`make bench` prints the spread without
+# and with it). Costs: connections still queued on a worker's own socket when it exits are reset, and a
+# second gunicorn of the same user on the same port shares it instead of failing to bind.
+reuse_port = True
+
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _created_dir: str | None = None
 

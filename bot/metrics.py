@@ -123,8 +123,17 @@ OUTBOUND_FILTERED = Counter(
 RECEIPTS = Counter("kcb_receipts", "POST /twilio/status callbacks handled, by result.", ["result"])
 
 
+#: `TEXTS`'s children by label values: `labels()` validates and locks on every call, a dict lookup does not.
+#: Bounded by channels × campaign slugs × outcomes, as the metric's own series are.
+_TEXT_COUNTERS: dict[tuple[str, str, str], Counter] = {}
+
+
 def count_text(channel: str, campaign: str | None, outcome: str) -> None:
-    TEXTS.labels(channel=channel, campaign=campaign or "", outcome=outcome).inc()
+    key = (channel, campaign or "", outcome)
+    child = _TEXT_COUNTERS.get(key)
+    if child is None:
+        child = _TEXT_COUNTERS[key] = TEXTS.labels(*key)
+    child.inc()
 
 
 # -- upstream time of the text being handled, for its log line
