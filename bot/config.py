@@ -88,6 +88,8 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     twilio_timeout_s: float = 10.0
+    #: A Messaging Service (MG…) that sends outreach from its pool of senders instead of a number.
+    twilio_messaging_service_sid: str | None = None
     public_base_url: str | None = None
     bot_secret: str = field(default="", repr=False)
     #: Password of the marketer's poster page (/marketer); unset: the page is disabled.
@@ -160,6 +162,7 @@ class Settings:
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
             twilio_api_url=_url(env, "TWILIO_API_URL", ("https", "http"), cls.twilio_api_url),
+            twilio_messaging_service_sid=text("TWILIO_MESSAGING_SERVICE_SID"),
             public_base_url=_url(env, "PUBLIC_BASE_URL", ("https", "http")),
             bot_secret=text("BOT_SECRET") or "",
             marketer_password=text("MARKETER_PASSWORD"),
@@ -183,6 +186,10 @@ class Settings:
             )
         if self.twilio_account_sid and not self.twilio_account_sid.startswith("AC"):
             raise ConfigError(f"TWILIO_ACCOUNT_SID: expected an AC… account SID, got {self.twilio_account_sid!r}")
+        if self.twilio_messaging_service_sid and not self.twilio_messaging_service_sid.startswith("MG"):
+            raise ConfigError(
+                f"TWILIO_MESSAGING_SERVICE_SID: expected an MG… Messaging Service SID, got {self.twilio_messaging_service_sid!r}"
+            )
         if self.marketer_password is not None and len(self.marketer_password) < 12:
             raise ConfigError("MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)")
         if not self.bot_secret and not self.demo_mode:

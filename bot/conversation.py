@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from .birthday_texts import BirthdayAnswer, BirthdayTexts
 from .campaigns import Campaign, CampaignBook
 from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
     "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "near_miss", "pending",
+    "birthday_saved", "birthday_asked",
 ]
 
 
@@ -110,6 +112,8 @@ class Conversation:
         self.late_delivery = late_delivery
         #: The results page's counts (results.py): one per handled text, written off the reply's path.
         self.funnel = funnel or Funnel(store)
+        #: kind = "birthday" campaigns: BDAY texts and the answers to their question (birthday_texts.py).
+        self.birthdays = BirthdayTexts(book, store, clock)
 
     # -- entry point
 
@@ -139,7 +143,7 @@ class Conversation:
         # Coupons and referral codes are cached per sender and issued once under
         # a lock taken in the same round trip; a balance is read fresh.
         issuance = None
-        if campaign and window == "open" and campaign.kind != "loyalty":
+        if campaign and window == "open" and campaign.kind not in ("loyalty", "birthday"):
             issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms)
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
@@ -168,7 +172,11 @@ class Conversation:
         if word is not None:
             return self._compliance(message, word)
         if campaign is None:
-            return self._unknown(message)
+            answer = self.birthdays.answer(message.sender, message.body, message.channel) if decision.asking else None
+            return self._birthday(message, answer) if answer else self._unknown(message)
+        if campaign.kind == "birthday" and window == "open":
+            answer = self.birthdays.keyword(message.sender, message.body, message.channel, campaign)
+            return self._birthday(message, answer)
         reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
         return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
@@ -202,6 +210,10 @@ class Conversation:
     def _served(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
         """The opt-in source: kept the first time this number is served this campaign."""
         return self._consent(message, "opt_in_source", message.body.strip()[:32], campaign.slug)
+
+    def _birthday(self, message: InboundMessage, answer: BirthdayAnswer) -> Reply:
+        reply = Reply(answer.text, answer.outcome, answer.campaign)  # type: ignore[arg-type]
+        return self._finish(message, reply, **answer.finish_args)
 
     # -- no keyword
 

@@ -31,10 +31,12 @@ class SmsSender:
         # Twilio's domains take their base URL from this attribute; tests point it at a stand-in.
         self.client.api.base_url = api_url
 
-    def send(self, *, to: str, from_: str, body: str) -> str:
-        """Send one SMS and return its MessageSid."""
+    def send(self, *, to: str, from_: str, body: str, messaging_service_sid: str | None = None) -> str:
+        """Send one SMS and return its MessageSid; with `messaging_service_sid`, the Messaging
+        Service picks the sender from its pool instead of `from_`."""
+        sender = {"messaging_service_sid": messaging_service_sid} if messaging_service_sid else {"from_": from_}
         try:
-            message = self.client.messages.create(to=to, from_=from_, body=body)
+            message = self.client.messages.create(to=to, body=body, **sender)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
                 raise RecipientOptedOut(f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status) from exc
@@ -48,10 +50,12 @@ class SmsSender:
         log.info("sent %s to %s", message.sid, mask(to))
         return message.sid
 
-    def was_sent(self, *, to: str, from_: str, body: str, after: dt.datetime) -> bool:
-        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send)."""
+    def was_sent(self, *, to: str, from_: str | None, body: str, after: dt.datetime) -> bool:
+        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send);
+        `from_` None: from any sender (a Messaging Service's pool)."""
+        sender = {"from_": from_} if from_ else {}
         try:
-            messages = self.client.messages.list(to=to, from_=from_, date_sent_after=after, limit=50)
+            messages = self.client.messages.list(to=to, date_sent_after=after, limit=50, **sender)
         except (TwilioException, OSError) as exc:
             raise DeliveryUncertain(f"Twilio message lookup failed: {exc}") from exc
         return any(m.body == body for m in messages)

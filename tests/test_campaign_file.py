@@ -135,7 +135,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     found = problems(tmp_path, text)
     assert len(found) == 3
     assert "campaign_id: expected a positive integer" in found[0]
-    assert "kind: expected one of coupon, loyalty, referral, got 'points'" in found[1]
+    assert "kind: expected one of coupon, loyalty, referral, birthday, got 'points'" in found[1]
     assert "'STOP' is a compliance word" in found[2]
 
 

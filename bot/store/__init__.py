@@ -7,7 +7,8 @@
     connection.py  the client, the scripts registered once, Redis errors translated in one place
     senders.py     one customer's state: begin/finish, opt-outs, codes, the consent log
     gate.py        Talon.One's circuit breaker and budgets, GCRA buckets
-    jobs.py        the late-delivery queue and the sent markers
+    jobs.py        the leased queues (late replies, outreach) and the sent markers
+    outreach.py    audiences, the birthday index, outreach claims, the send pace, the planner's lease
     stats.py       the results funnel: scans and texts per hour
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
@@ -23,6 +24,7 @@ import redis
 from .connection import UNAVAILABLE, map_redis_errors
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
+from .outreach import ASK_TTL_MS, OUTBOUND_COUNTS, AudienceRecord, Outreach, Recipient, is_final
 from .senders import (
     CONSENT_MAX_EVENTS,
     DEFAULT_CODE_TTL_MS,
@@ -37,6 +39,7 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
+    "ASK_TTL_MS", "OUTBOUND_COUNTS", "AudienceRecord", "Recipient", "is_final",
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS",
     "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "Gate", "Issuance", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
@@ -45,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats):
+class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

@@ -25,6 +25,10 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "retry": ("clock", "retry"),
     "mark_sending": ("mark_sending",),
     "scan": ("scan",),
+    "pace": ("clock", "pace"),
+    "out_claim": ("out_claim",),
+    "out_step": ("out_step",),
+    "lease": ("lease",),
 }
 
 

@@ -48,10 +48,11 @@ class ConsentEvent:
 
     `opt_in_source` is written the first time a number is served a campaign
     (which keyword, which campaign, when, by which channel); `opt_out` and
-    `opt_in` on the compliance words, with the word as received.
+    `opt_in` on the compliance words, with the word as received; `birthday` when a
+    number texts its birthday (the word is the saved `MM-DD`, the campaign its source).
     """
 
-    event: Literal["opt_in_source", "opt_out", "opt_in"]
+    event: Literal["opt_in_source", "opt_out", "opt_in", "birthday"]
     at: dt.datetime
     word: str
     campaign: str = ""
@@ -77,6 +78,8 @@ class Decision:
     reply: str | None = None
     code: str | None = None
     notice: bool = False
+    #: A question is pending for this sender (a birthday asked for): the text may be its answer.
+    asking: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class SenderState(Connection):
             self.notice_key(sender),
             self.code_key(sender, slug) if slug else sid_key,
             self.lock_key(sender, slug) if slug else sid_key,
+            self.ask_key(sender),
         ]
         args = [
             PENDING_TTL_MS,
@@ -129,14 +133,14 @@ class SenderState(Connection):
             issuance.lock_token if issuance else "",
             issuance.lock_ttl_ms if issuance else 0,
         ]
-        status, value = self._run("begin", keys, args)
+        status, value, *asking = self._run("begin", keys, args)
         status = text(status)
         if status == "replay":
             return Decision("replay", reply=text(value))
         if status == "limited":
             return Decision("limited", notice=bool(value))
         if status == "ok":
-            return Decision("ok", code=text(value) if value else None)
+            return Decision("ok", code=text(value) if value else None, asking=bool(asking and asking[0]))
         return Decision(status)  # type: ignore[arg-type]
 
     def finish(
