@@ -75,9 +75,9 @@ def member_of(record: AudienceRecord) -> AudienceMember:
 class Progress:
     """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
 
-    def __init__(self, source: BinaryIO, label: str, out: TextIO = sys.stderr):
-        self.source, self.label, self.out = source, label, out
-        self.enabled = out.isatty()
+    def __init__(self, source: BinaryIO, label: str, out: TextIO | None = None):
+        self.source, self.label, self.out = source, label, out or sys.stderr
+        self.enabled = self.out.isatty()
         try:
             self.size = os.fstat(source.fileno()).st_size or 1
         except (OSError, AttributeError, ValueError):
