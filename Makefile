@@ -59,7 +59,8 @@ test: $(VENV)/.installed redis-server qr-test-tools
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
 # `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
 # Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
-# trips per webhook path. About six minutes in all.
+# trips per webhook path; bench/outbound.py: 20,000 birthday texts at send_rate 100 through two
+# workers killed twice, planning and importing 1,000,000 customers. About twenty minutes in all.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -72,6 +73,7 @@ wrk:
 bench: $(VENV)/.installed redis-server wrk
 	$(BIN)/python -m bench
 	$(BIN)/python bench/redis_cost.py
+	$(BIN)/python bench/outbound.py
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
 soak: $(VENV)/.installed redis-server

@@ -46,8 +46,9 @@ def _worker(args: argparse.Namespace) -> int:
     late = services.late_delivery()
     engine = services.send_engine()
     planner = services.birthday_planner(engine)
+    parts = [(f"send-engine-{n}", engine) for n in range(services.settings.send_threads)]
     threads = [threading.Thread(target=part.run, args=(stop,), name=name, daemon=True)
-               for name, part in (("send-engine", engine), ("birthday-planner", planner))]
+               for name, part in (*parts, ("birthday-planner", planner))]
     for thread in threads:
         thread.start()
     late.run(stop)

@@ -82,6 +82,8 @@ class Settings:
     breaker_cooldown_s: float = 30.0
     #: Late-delivery jobs: how long a claimed job is hidden from other workers.
     job_lease_s: float = 60.0
+    #: Threads of the send engine in each `bot worker` (the send rate is shared: more threads only hide latency).
+    send_threads: int = 2
     #: How often each process writes the results page's counts to Redis (0: only when read).
     funnel_flush_s: float = 1.0
     twilio_auth_token: str | None = field(default=None, repr=False)
@@ -158,6 +160,7 @@ class Settings:
             breaker_cooldown_s=_number(env, "BREAKER_COOLDOWN_S", cls.breaker_cooldown_s, minimum=0.1),
             job_lease_s=_number(env, "JOB_LEASE_S", cls.job_lease_s, minimum=0.5),
             funnel_flush_s=_number(env, "FUNNEL_FLUSH_S", cls.funnel_flush_s, minimum=0),
+            send_threads=int(_number(env, "SEND_THREADS", cls.send_threads, minimum=1)),
             twilio_timeout_s=_number(env, "TWILIO_TIMEOUT_S", cls.twilio_timeout_s, minimum=0.5),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),

@@ -316,9 +316,12 @@ class SendEngine:
                 code = issue(self.issuer, self.guard, self.book.program, campaign, out.recipient,
                              deadline=time.monotonic() + self.policy.job_budget_s, year=out.year)
             except UpstreamRetryable as exc:
-                delay = max(exc.retry_in or 0.0, self.policy.retry_backoff.delay(attempt))
+                # A wait Talon.One's gate names (the breaker open, the campaign's budget spent) is not this
+                # text's failure: it waits as long as it is told, bounded by its deadline; failures back off.
+                told = exc.retry_in is not None
+                delay = exc.retry_in if told else self.policy.retry_backoff.delay(attempt)
                 too_late = out.deadline is not None and self.clock() + dt.timedelta(seconds=delay) >= out.deadline
-                if attempt >= self.policy.max_attempts or too_late:
+                if (attempt >= self.policy.max_attempts and not told) or too_late:
                     self._final(out, "skipped:upstream", "upstream", logging.ERROR,
                                 f" (Talon.One failed {attempt} time(s): {exc}; skipped for the day)")
                     return None

@@ -89,7 +89,7 @@ class Services:
     def send_engine(self, **options) -> SendEngine:
         """The send engine (sending.py); `options` (clock=, policy=, sleep=) for tests and benchmarks."""
         options.setdefault("policy", SendPolicy(lease_s=self.settings.job_lease_s,
-                                                reconcile_after_s=2 * self.settings.twilio_timeout_s + 5))
+                                                reconcile_after_s=self.settings.twilio_timeout_s + 3))
         return SendEngine(self.book, self.store, self.issuer, self.guard, self._sms("the send engine"),
                           messaging_service_sid=self.settings.twilio_messaging_service_sid, **options)
 

@@ -216,9 +216,17 @@ def test_talon_failing_is_retried_with_the_same_identifier_then_skipped(services
     customer(services.store, NEW_YORK, "07-14")
     at(clock, "2026-07-14T14:00:00+00:00")
     planner.plan(clock())
-    for _ in range(3):
+
+    def attempt() -> None:
         engine.run_once()
-        services.store.retry_later(f"bday|{NEW_YORK}|birthday:2026", 0, queue="outbound")  # skip the backoff
+        services.store.retry_later(f"bday|{NEW_YORK}|birthday:2026", 0, queue="outbound")  # skip the wait
+
+    for _ in range(3):
+        attempt()
+    assert services.store.outbound_state(NEW_YORK, "bday", "birthday:2026").startswith("issuing:")  # still trying
+    at(clock, "2026-07-14T19:59:59.900-04:00")  # the last moment of the day's allowed hours
+    attempt()
+    attempt()
     assert twilio.sent() == []
     assert {c.param("identifier") for c in talon.calls(COUPON)} == {f"{NEW_YORK}:2026"}
     assert services.store.outbound_state(NEW_YORK, "bday", "birthday:2026") == "skipped:upstream"
