@@ -124,8 +124,8 @@ def main() -> int:
             return 1
         import_s = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        rows.append(("import (bot audience import --skip-bad)", f"{import_s:.1f} s ({customers / import_s:,.0f} lines/s), "
-                                                     f"peak memory {peak:.0f} MiB"))
+        rows.append(("import (bot audience import --skip-bad)",
+                     f"{import_s:.1f} s ({customers / import_s:,.0f} lines/s), peak memory {peak:.0f} MiB"))
 
         services = Services.build(Settings.from_env({**clean, **env}))
         engine = services.send_engine()
