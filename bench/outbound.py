@@ -39,20 +39,11 @@ from tests.support.bot_process import WorkerProcess, wait_until  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
 from tests.support.twilio_stub import TwilioStub  # noqa: E402
+from tests.test_outreach import BIRTHDAY_CAMPAIGN  # noqa: E402
 
-BIRTHDAY = """
-[[campaigns]]
-slug = "bday"
-keywords = ["BDAY"]
-kind = "birthday"
-application_id = 12
-campaign_id = 350
-external_campaign_id = "sms-bday"
-send_at = "08:00"
 # Talon.One's default budget (500 calls a minute) would shape birthday texts to ~8/s: allow the send rate.
-upstream_limit = { rate = 150, per_seconds = 1, burst = 20 }
-reply = "Happy birthday from Acme! Your gift: {{ code }}"
-"""
+BIRTHDAY = BIRTHDAY_CAMPAIGN.replace('kind = "birthday"\n', 'kind = "birthday"\nsend_at = "08:00"\n'
+                                     'upstream_limit = { rate = 150, per_seconds = 1, burst = 20 }\n')
 AREA_CODES = (212, 312, 415, 617, 713, 305, 206, 404, 303, 602)
 
 

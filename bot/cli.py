@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import logging
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from .config import EXAMPLE_CAMPAIGNS_FILE, Settings
 from .errors import CampaignFileError, ConfigError
@@ -88,33 +91,39 @@ def _consent_export(args: argparse.Namespace) -> int:
     if services.settings.embedded_store:
         print("bot: REDIS_URL is unset: the embedded store holds only this process's (empty) log", file=sys.stderr)
     columns = [c for c in CONSENT_COLUMNS if not (args.hash_numbers and c == "number")]
+    rows = 0
     try:
-        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+        with _output(args.output) as out:
+            writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            now = dt.datetime.now(dt.UTC)
+            for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
+                writer.writerow({
+                    "number": event.sender,
+                    "number_hash": hash_sender(services.settings.bot_secret, event.sender),
+                    "event": event.event,
+                    "at": event.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    "word": event.word,
+                    "campaign": event.campaign,
+                    "channel": event.channel,
+                })
+                rows += 1
     except OSError as exc:
         print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    rows = 0
-    try:
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        now = dt.datetime.now(dt.UTC)
-        for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
-            writer.writerow({
-                "number": event.sender,
-                "number_hash": hash_sender(services.settings.bot_secret, event.sender),
-                "event": event.event,
-                "at": event.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "word": event.word,
-                "campaign": event.campaign,
-                "channel": event.channel,
-            })
-            rows += 1
-    finally:
-        if args.output:
-            out.close()
     if args.output:
         print(f"{args.output}: {rows} consent event(s)", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """`path` opened for CSV (newline=""), closed after; stdout when None."""
+    if not path:
+        yield sys.stdout
+        return
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        yield out
 
 
 def _audience_services():
@@ -150,12 +159,12 @@ def _audience_export(args: argparse.Namespace) -> int:
     from .audiences import export_audience
 
     services = _audience_services()
-    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
-        count = export_audience(services.store, out)
-    finally:
-        if args.output:
-            out.close()
+        with _output(args.output) as out:
+            count = export_audience(services.store, out)
+    except OSError as exc:
+        print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if args.output:
         print(f"{args.output}: {count} customer(s)", file=sys.stderr)
     return 0

@@ -61,7 +61,6 @@ from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
     RecipientOptedOut,
-    StoreUnavailable,
     UpstreamPermanent,
     UpstreamRetryable,
 )
@@ -71,6 +70,7 @@ from .phone import mask
 from .quiet_hours import is_allowed, next_allowed, zones_for
 from .store import AudienceRecord, Store, is_final
 from .upstream import Backoff, UpstreamGuard
+from .worker_loop import serve
 
 log = logging.getLogger(__name__)
 
@@ -195,17 +195,8 @@ class SendEngine:
     # -- the loop
 
     def run(self, stop: threading.Event) -> None:
-        log.info("send engine started (lease %.0fs, %s texts/s)", self.policy.lease_s, self.book.program.send_rate)
-        while not stop.is_set():
-            try:
-                worked = self.run_once()
-            except StoreUnavailable as exc:
-                log.warning("send engine: store unavailable: %s", exc)
-                worked = False
-                stop.wait(1.0)
-            if not worked:
-                stop.wait(self.policy.idle_poll_s)
-        log.info("send engine stopped")
+        serve(f"send engine (lease {self.policy.lease_s:.0f}s, {self.book.program.send_rate:g} texts/s)",
+              self.run_once, stop, idle_poll_s=self.policy.idle_poll_s)
 
     def run_once(self) -> bool:
         """See the next due job through, if any. True when one was looked at."""
