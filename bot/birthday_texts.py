@@ -7,7 +7,8 @@ per-sender question key with a TTL, whose existence `Store.begin` reports in the
 own round trip: no extra round trip for anyone without a pending question). A date read
 two ways, or one that does not exist, is asked again, never guessed. `BDAY` again changes
 it. A number that texts its birthday has consented by texting: its record counts as
-verified, with the campaign as its source, and the birthday goes into the consent log.
+verified, with the campaign as its source, and the birthday goes into the consent log;
+`bot simulate` (channel "cli") only shows the reply and saves nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 from .birthdays import AskAgain, in_words, parse_birthday
 from .campaigns import Campaign, CampaignBook
 from .store import AudienceRecord, ConsentEvent, Store
+
+#: The channel of `bot simulate`: it never writes the consent log (DESIGN.md, "Contract: safety").
+SIMULATED = "cli"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class BirthdayTexts:
         if isinstance(found, AskAgain):
             self.store.ask_birthday(sender, campaign.slug)  # the next text is read as the answer again
             return BirthdayAnswer(f"{self.book.program.name}: {found.prompt}", "birthday_asked", campaign.slug)
+        text = self._render(campaign.confirm_reply, campaign, birthday=in_words(found))
+        if channel == SIMULATED:
+            return BirthdayAnswer(text, "birthday_saved", campaign.slug)  # a simulation consents to nothing
         now = self.clock()
         previous = self.store.audience(sender)
         record = AudienceRecord(
@@ -71,7 +78,6 @@ class BirthdayTexts:
         self.store.answered_birthday(sender)
         consent = ConsentEvent("birthday", now, str(found), campaign.slug, channel)
         args = {"consent": consent, "consent_retention_days": self.book.program.consent_retention_days}
-        text = self._render(campaign.confirm_reply, campaign, birthday=in_words(found))
         return BirthdayAnswer(text, "birthday_saved", campaign.slug, args)
 
     def _render(self, template, campaign: Campaign, **extra: Any) -> str:

@@ -91,3 +91,9 @@ def test_a_changed_birthday_leaves_its_old_index_set(store, tmp_path):
     path.write_text("phone,birthday,consent_at,consent_source\n+12125550101,08-01,2025-06-01T00:00:00Z,till\n")
     main(["audience", "import", str(path)])
     assert store.born_on("07-14") == [] and store.born_on("08-01") == ["+12125550101"]
+
+
+def test_bot_simulate_shows_the_birthday_reply_but_saves_no_consent(store, capsys):
+    assert main(["simulate", "--from", "+12125550109", "BDAY", "07/14"]) == 0
+    assert "July 14" in capsys.readouterr().out
+    assert store.audience("+12125550109") is None and store.born_on("07-14") == []
