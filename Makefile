@@ -13,15 +13,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Re-install when the project's metadata changes.
+# Re-install when the project's metadata changes. `make run` installs only what the bot needs;
+# `make test` adds the test extra (pytest, ruff, Playwright, zxing-cpp, cairosvg, ...).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
 	@echo "Starting the keyword coupon bot on http://$(HOST):$(PORT)"
-	@echo "  try a keyword:  $(BIN)/bot simulate --from +15551234567 SAVE"
-	@echo "  or by webhook:  curl -s http://$(HOST):$(PORT)/sms -d MessageSid=SM00000000000000000000000000000001 -d AccountSid=AC00000000000000000000000000000000 --data-urlencode From=+15551234567 --data-urlencode To=+15005550006 -d Body=SAVE"
+	@echo "  text it a keyword:  curl -s http://$(HOST):$(PORT)/sms -d MessageSid=SM00000000000000000000000000000001 -d AccountSid=AC00000000000000000000000000000000 --data-urlencode From=+15551234567 --data-urlencode To=+15005550006 -d Body=SAVE"
+	@echo "  or in a process of its own (its own embedded store, not this server's):  $(BIN)/bot simulate --from +15551234567 SAVE"
 	$(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # The test suite needs a real redis-server binary; it starts its own on a free port.
@@ -35,12 +40,15 @@ redis-server:
 	  fi; }
 	@redis-server --version
 
-# The poster and landing-page tests need zbar's zbarimg (a second QR decoder), Debian's
-# chromium (driven by Playwright through its executable path: never `playwright install`)
-# and libcairo2 (cairosvg rasterises SVG posters).
+# The poster and landing-page tests need zbar's zbarimg (a second QR decoder), poppler's
+# pdffonts (every font of a PDF poster embedded), Debian's chromium (driven by Playwright
+# through its executable path: never `playwright install`) and libcairo2 (cairosvg
+# rasterises SVG posters); tests/test_readme.py runs the README's curl examples with curl.
 qr-test-tools:
 	@missing=""; \
 	command -v zbarimg >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
+	command -v pdffonts >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ldconfig -p 2>/dev/null | grep -q 'libcairo\.so\.2' || missing="$$missing libcairo2"; \
 	if [ -n "$$missing" ]; then \
@@ -52,8 +60,8 @@ qr-test-tools:
 	  fi; \
 	fi
 
-test: $(VENV)/.installed redis-server qr-test-tools
-	$(BIN)/ruff check bot tests bench wsgi.py
+test: $(VENV)/.installed-test redis-server qr-test-tools
+	$(BIN)/ruff check bot tests bench wsgi.py gunicorn.conf.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
@@ -70,13 +78,13 @@ wrk:
 	    echo "wrk is missing and cannot be installed here: install it (apt-get install wrk) and re-run" >&2; exit 1; \
 	  fi; }
 
-bench: $(VENV)/.installed redis-server wrk
+bench: $(VENV)/.installed-test redis-server wrk
 	$(BIN)/python -m bench
 	$(BIN)/python bench/redis_cost.py
 	$(BIN)/python bench/outbound.py
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
-soak: $(VENV)/.installed redis-server
+soak: $(VENV)/.installed-test redis-server
 	$(BIN)/python bench/soak.py
 
 check: $(VENV)/.installed

@@ -4,7 +4,7 @@ Both run at once under the Procfile's own gunicorn command (bound to
 127.0.0.1), against one real redis-server this script starts on a free port,
 with the Talon.One stand-in of the tests (tests/support/talon_stub.py)
 answering after 50 ms. wrk is the load generator: every request is signed
-beforehand with twilio's RequestValidator (tests/conftest.py's `twilio_form`
+beforehand with twilio's RequestValidator (tests/support/webhooks.py's `twilio_form`
 and `sign`), bench/requests.lua sends each one once, and stops after a fixed
 count or duration, whichever comes first. Each path runs three rounds, bot and
 baseline alternating; a run where one gunicorn worker accepted (nearly) all of
@@ -56,10 +56,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import EXAMPLE_CAMPAIGNS_FILE
 from bot.phone import hash_sender
 from bot.store import ConsentEvent, Store
-from tests.conftest import ACCOUNT_SID, sign, twilio_form
 from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
 from tests.support.redis_server import RedisServer
 from tests.support.talon_stub import TalonStub
+from tests.support.webhooks import ACCOUNT_SID, sign, twilio_form
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 PUBLIC_BASE_URL = "https://bench.example.com"
@@ -131,7 +131,8 @@ def wrk(url: str, lines: list, load: tuple[int, float, int], workdir: Path) -> R
     path.write_text("".join("\t".join(line) + "\n" for line in lines))
     assert len(lines) >= count + connections, "one spare request per connection, so none is sent twice"
     run = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), url, "--", str(path), str(count)],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), url,
+         "--", str(path), str(count)],
         capture_output=True, text=True, timeout=seconds + 60,
     )
     path.unlink()
@@ -194,7 +195,7 @@ def upstream_p50_ms(server: Gunicorn, lines: list) -> float | None:
     hashes = {hash_sender(BOT_SECRET, sender_of(line)) for line in lines}
     times = sorted(
         entry["upstream_ms"]
-        for entry in map(json.loads, (l for l in server.stderr().splitlines() if l.startswith("{")))
+        for entry in map(json.loads, (row for row in server.stderr().splitlines() if row.startswith("{")))
         if entry.get("event") == "text" and entry.get("sender_hash") in hashes and "upstream_ms" in entry
     )
     return statistics.median(times) if times else None
@@ -359,7 +360,8 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
                 unexpected = {k: v for k, v in result.outcomes.items() if k != path.expected}
                 if unexpected or result.errors:
                     raise SystemExit(
-                        f"bench: bot {path.name}: expected only {path.expected!r}, got {result.outcomes}, {result.errors} errors"
+                        f"bench: bot {path.name}: expected only {path.expected!r}, got {result.outcomes},"
+                        f" {result.errors} errors"
                     )
                 return result
 
@@ -367,7 +369,8 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
                 if path.scan:
                     lines = scans(path.load[2] + path.load[0])
                 else:
-                    lines = texts(path.body, path.load[2] + path.load[0], "/sms?upstream=1" if path.upstream else "/sms")
+                    url_path = "/sms?upstream=1" if path.upstream else "/sms"
+                    lines = texts(path.body, path.load[2] + path.load[0], url_path)
                 result = timed_wrk(base, lines, path.load, workdir)
                 if result.errors:
                     raise SystemExit(f"bench: baseline {path.name}: {result.errors} errors")
@@ -383,9 +386,12 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
             }
             base_results[path.name] = median_round(base_rounds)
             if path.load[0] > 1:
-                lopsided += sum(r.busiest_share > MAX_BUSIEST_SHARE for r in (bot_results[path.name], base_results[path.name]))
-            ratios[path.name] = statistics.median(b.rps / a.rps for b, a in zip(bot_rounds, base_rounds))
-            cpu_ratios[path.name] = statistics.median(a.cpu_us / b.cpu_us for b, a in zip(bot_rounds, base_rounds))
+                reported = (bot_results[path.name], base_results[path.name])
+                lopsided += sum(r.busiest_share > MAX_BUSIEST_SHARE for r in reported)
+            ratios[path.name] = statistics.median(b.rps / a.rps for b, a in zip(bot_rounds, base_rounds, strict=True))
+            cpu_ratios[path.name] = statistics.median(
+                a.cpu_us / b.cpu_us for b, a in zip(bot_rounds, base_rounds, strict=True)
+            )
         memory = (peak_rss_mib(bot), peak_rss_mib(base))
     finally:
         bot.stop()
@@ -445,22 +451,26 @@ def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, flo
 
     def overhead_note(r: Result) -> str:
         upstream = f"{r.upstream_p50_ms:.2f}" if r.upstream_p50_ms is not None else "?"
-        return f"overhead p50 {overhead(r):.2f} ms (upstream p50 {upstream} ms; total − 50 ms: {r.p50_ms - delay_ms:.2f})"
+        return (f"overhead p50 {overhead(r):.2f} ms"
+                f" (upstream p50 {upstream} ms; total − 50 ms: {r.p50_ms - delay_ms:.2f})")
 
     lines = [
         f"{'':<31} {'':>5} | {'bot':^25} | {'baseline':^25} | req/s    | CPU µs/req: bot base",
-        f"{'path':<31} {'conns':>5} | {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} |"
+        f"{'path':<31} {'conns':>5} | {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
+        f" | {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} |"
         f" bot/base | {'':12}base/bot",
         "-" * 127,
         row("cached code (repeat texter)", LOAD[0], bot["cached"], base["cached"], ratio_of="cached"),
         row("unknown word", LOAD[0], bot["unknown"], base["unknown"], ratio_of="unknown"),
-        row("first code (stand-in 50 ms)", FIRST_CODE_LOAD[0], first, base["first"], overhead_note(first), ratio_of="first"),
+        row("first code (stand-in 50 ms)", FIRST_CODE_LOAD[0], first, base["first"], overhead_note(first),
+            ratio_of="first"),
         row("GET /q/<slug> (scan)", LOAD[0], bot["scan"], base["scan"], "baseline: one INCR + static page",
             ratio_of="scan"),
         "service time, one connection:",
         row("  cached code", SERVICE[0], bot["cached_1"], base["cached_1"], ratio_of="cached_1"),
         row("  unknown word", SERVICE[0], bot["unknown_1"], base["unknown_1"], ratio_of="unknown_1"),
-        row("  first code (stand-in 50 ms)", FIRST_CODE_SERVICE[0], first_1, base["first_1"], overhead_note(first_1), ratio_of="first_1"),
+        row("  first code (stand-in 50 ms)", FIRST_CODE_SERVICE[0], first_1, base["first_1"], overhead_note(first_1),
+            ratio_of="first_1"),
         f"{'':>41}baseline's first code, total − 50 ms: {base['first_1'].p50_ms - delay_ms:.2f} ms p50"
         f" (the same machine's floor for a 50 ms call)",
     ]
@@ -468,7 +478,9 @@ def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, flo
         lines.append("≥: the run reached its request count before its duration: req/s is a lower bound")
     lines += [
         "poster rendering, A4, example campaign (first call / median of 3 more): "
-        + ", ".join(f"{fmt.upper()} {first * 1000:.0f} / {median * 1000:.0f} ms" for fmt, (first, median) in posters.items()),
+        + ", ".join(
+            f"{fmt.upper()} {first * 1000:.0f} / {median * 1000:.0f} ms" for fmt, (first, median) in posters.items()
+        ),
         f"peak RSS per worker (VmHWM): bot {', '.join(f'{m:.1f}' for m in bot_mem)} MiB;"
         f" baseline {', '.join(f'{m:.1f}' for m in base_mem)} MiB",
         "outcomes seen by the bot's /metrics: "
@@ -482,7 +494,8 @@ def table(bot: dict[str, Result], base: dict[str, Result], ratios: dict[str, flo
         f" {'met' if min(ratio, capacity) >= 0.8 else 'NOT met'}",
         f"target first-code overhead <= 2 ms p50 (one connection): {overhead(first_1):.2f} ms "
         f"{'met' if overhead(first_1) <= 2 else 'NOT met'}",
-        f"target PDF poster < 1 s: {posters['pdf'][0]:.2f} s first call {'met' if posters['pdf'][0] < 1 else 'NOT met'}",
+        f"target PDF poster < 1 s: {posters['pdf'][0]:.2f} s first call"
+        f" {'met' if posters['pdf'][0] < 1 else 'NOT met'}",
     ]
     return "\n".join(lines)
 
@@ -497,7 +510,8 @@ def main() -> int:
     redis_server = RedisServer().start()
     talon = TalonStub().start()
     try:
-        bot, base, ratios, cpu_ratios, (bot_mem, base_mem), (retried, lopsided) = measure(redis_server.url, talon, workdir)
+        measured = measure(redis_server.url, talon, workdir)
+        bot, base, ratios, cpu_ratios, (bot_mem, base_mem), (retried, lopsided) = measured
         posters = poster_times()
     finally:
         talon.close()
@@ -505,16 +519,19 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     print()
-    print(f"keyword coupon bot benchmark: {os.cpu_count()} cores (shared with wrk, redis and the stand-in), loopback only")
+    print(f"keyword coupon bot benchmark: {os.cpu_count()} cores (shared with wrk, redis and the stand-in),"
+          " loopback only")
     print(f"  {version(['wrk', '-v'])} -t1; {version(['redis-server', '--version'])}; Python {sys.version.split()[0]}")
     print(f"  both apps under the Procfile's {web}")
-    print(f"  each path {ROUNDS} rounds, bot and baseline alternating: each app's median round, the median per-round ratio")
+    print(f"  each path {ROUNDS} rounds, bot and baseline alternating: each app's median round,"
+          " the median per-round ratio")
     print(f"  bounds per round: {LOAD[2]} requests or {LOAD[1]} s; whole benchmark {time.monotonic() - started:.0f} s;"
           f" load average before: {load_before}")
     print()
     print(table(bot, base, ratios, cpu_ratios, bot_mem, base_mem, posters))
     print(f"runs repeated because one gunicorn worker had accepted (nearly) every connection: {sum(retried.values())}"
-          f" ({', '.join(f'{k} {v}' for k, v in retried.items() if v) or 'none'}); reported runs still lopsided: {lopsided}")
+          f" ({', '.join(f'{k} {v}' for k, v in retried.items() if v) or 'none'});"
+          f" reported runs still lopsided: {lopsided}")
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import resource
 import subprocess
@@ -34,12 +33,12 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
 from bot.services import Services  # noqa: E402
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CAMPAIGNS, PUBLIC_BASE_URL  # noqa: E402
-from tests.support.bot_process import WorkerProcess, wait_until  # noqa: E402
+from tests.support.bot_process import WorkerProcess, clean_environ, wait_until  # noqa: E402
+from tests.support.campaign_files import BIRTHDAY_CAMPAIGN, CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
 from tests.support.twilio_stub import TwilioStub  # noqa: E402
-from tests.test_outreach import BIRTHDAY_CAMPAIGN  # noqa: E402
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL  # noqa: E402
 
 # Talon.One's default budget (500 calls a minute) would shape birthday texts to ~8/s: allow the send rate.
 BIRTHDAY = BIRTHDAY_CAMPAIGN.replace('kind = "birthday"\n', 'kind = "birthday"\nsend_at = "08:00"\n'
@@ -107,7 +106,7 @@ def main() -> int:
 
         print(f"importing {customers:,} customers ...", file=sys.stderr)
         started = time.perf_counter()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "BOT_"))}
+        clean = clean_environ()
         done = subprocess.run([sys.executable, "-m", "bot.cli", "audience", "import", "--skip-bad", str(audience)],
                               cwd=ROOT, env={**clean, **env}, capture_output=True, text=True)
         if done.returncode != 0:

@@ -28,9 +28,10 @@ from redis.connection import Connection  # noqa: E402
 from bot import Settings, create_app  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store import Store  # noqa: E402
-from tests.conftest import CAMPAIGNS, sign, twilio_form  # noqa: E402
+from tests.support.campaign_files import CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
+from tests.support.webhooks import sign, twilio_form  # noqa: E402
 
 
 class Meter:
@@ -75,7 +76,9 @@ def main() -> int:
         campaigns = Path(server.dir) / "campaigns.toml"
         campaigns.write_text(CAMPAIGNS.replace(
             'terms_url = "https://example.com/sms-terms"',
-            'terms_url = "https://example.com/sms-terms"\nsender_limit = { rate = 100000, per_seconds = 1, burst = 100000 }\nupstream_limit = { rate = 100000, per_seconds = 1, burst = 100000 }',
+            'terms_url = "https://example.com/sms-terms"\n'
+            "sender_limit = { rate = 100000, per_seconds = 1, burst = 100000 }\n"
+            "upstream_limit = { rate = 100000, per_seconds = 1, burst = 100000 }",
         ))
         settings = Settings(
             campaigns_file=campaigns, redis_url=server.url, redis_key_prefix="bench",
@@ -112,7 +115,9 @@ def main() -> int:
 
         # Baseline: the two raw round trips of a minimal dedupe + limit webhook.
         raw = redis.Redis(connection_pool=pool)
-        limit = raw.register_script("local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('EXPIRE', KEYS[1], 60) end return c")
+        limit = raw.register_script(
+            "local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('EXPIRE', KEYS[1], 60) end return c"
+        )
         limit(keys=["bench:warm"], args=[])
         baseline = []
         for i in range(n):
@@ -126,7 +131,8 @@ def main() -> int:
 
     base_us = statistics.median(s for _, s, _ in baseline) * 1e6
     print(f"Redis cost per webhook ({n} webhooks per path, redis-server on loopback, in-process Flask)")
-    print(f"{'path':32} {'round trips':>11} {'redis p50 µs':>13} {'redis p99 µs':>13} {'webhook p50 µs':>15} {'redis/baseline':>15}")
+    print(f"{'path':32} {'round trips':>11} {'redis p50 µs':>13} {'redis p99 µs':>13}"
+          f" {'webhook p50 µs':>15} {'redis/baseline':>15}")
     for name, rows in [*paths.items(), ("baseline: SET NX + EVALSHA", baseline)]:
         trips = statistics.median(r for r, _, _ in rows)
         redis_s = [s for _, s, _ in rows]

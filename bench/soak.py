@@ -32,14 +32,18 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bot.store import connect  # noqa: E402
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CAMPAIGNS, PUBLIC_BASE_URL, sign, twilio_form  # noqa: E402
 from tests.support.bot_process import BotProcess, WorkerProcess, wait_until  # noqa: E402
+from tests.support.campaign_files import CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
 from tests.support.twilio_stub import TwilioStub  # noqa: E402
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL, sign, twilio_form  # noqa: E402
 
 CODE = re.compile(r"\b(T1-\d{5}|REF\d{4})\b")
-WORDS = ["SAVE"] * 45 + ["save!"] * 10 + ["REFER"] * 10 + ["POINTS"] * 10 + ["PIZZA"] * 10 + ["HELP"] * 5 + ["STOP"] * 3 + ["START"] * 2 + ["SPRING"] * 5
+WORDS = (
+    ["SAVE"] * 45 + ["save!"] * 10 + ["REFER"] * 10 + ["POINTS"] * 10 + ["PIZZA"] * 10
+    + ["HELP"] * 5 + ["STOP"] * 3 + ["START"] * 2 + ["SPRING"] * 5
+)
 
 
 def campaign_of(word: str) -> str | None:
@@ -150,7 +154,8 @@ def main() -> int:
     print(f"  {'customers with a code':40} {len(seen):6}")
     print(f"  {'duplicates: two codes for one customer':40} {two_codes:6}")
     print(f"  {'duplicates: late code texted twice':40} {twice_texted:6}")
-    print(f"  reply time p50 {times[len(times) // 2] * 1000:.0f} ms, p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms, "
+    print(f"  reply time p50 {times[len(times) // 2] * 1000:.0f} ms,"
+          f" p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms, "
           f"worst {worst * 1000:.0f} ms")
     talon.close()
     twilio.close()

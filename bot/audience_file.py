@@ -33,7 +33,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TextIO
 
 import phonenumbers
@@ -256,7 +256,7 @@ def write_audience(members: Iterable[AudienceMember], out: TextIO) -> int:
         writer.writerow((
             member.phone,
             "" if member.birthday is None else str(member.birthday),
-            member.consent_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            member.consent_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             member.consent_source,
             member.timezone or "",
         ))

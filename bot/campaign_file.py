@@ -38,6 +38,7 @@ from .campaigns import (
     Poster,
     Program,
 )
+from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem
 from .keywords import normalize
@@ -60,12 +61,24 @@ DEFAULT_REPLIES = {
     "not_started_reply": "{{ program.name }}: this offer has not started yet. Please text again from {{ starts_at }}.",
     "ended_reply": "{{ program.name }}: sorry, this offer has ended.",
 }
+#: A competition's closed replies (outside its window, decided on Redis's clock).
+COMPETITION_REPLIES = {
+    "not_started_reply": "{{ program.name }}: this competition has not opened yet. Please text again from "
+                         "{{ starts_at }}. Rules: {{ rules_url }}",
+    "ended_reply": "{{ program.name }}: sorry, this competition is closed. Rules: {{ rules_url }}",
+}
+#: A competition's own fields; only `kind = "competition"` may set them.
+COMPETITION_FIELDS = ("rules_url", "winner_reply", "consolation_reply", "max_entries_per_person")
 
 PROGRAM_DEFAULTS = {
-    "opt_out_reply": "{{ program.name }}: you are unsubscribed and will get no more messages. Reply START to resubscribe.",
+    "opt_out_reply": (
+        "{{ program.name }}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
+    ),
     "opt_in_reply": "{{ program.name }}: you are subscribed again. Reply HELP for help, STOP to cancel.",
     "limited_reply": "{{ program.name }}: too many messages. Please wait a while before texting again.",
-    "error_reply": "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes.",
+    "error_reply": (
+        "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes."
+    ),
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
     "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
 }
@@ -95,6 +108,7 @@ CAMPAIGN_FIELDS = {
     "send_at",
     "confirm_reply",
     "ask_reply",
+    *COMPETITION_FIELDS,
     *DEFAULT_REPLIES,
     *LIMIT_FIELDS,
 }
@@ -102,10 +116,13 @@ REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     "coupon": ("application_id", "campaign_id", "external_campaign_id"),
     "loyalty": ("loyalty_program_id",),
     "referral": ("campaign_id",),
+    # An entry is the Talon.One coupon created or retrieved with the sender's identifier.
+    "competition": ("application_id", "campaign_id", "external_campaign_id", "rules_url", "starts_at", "ends_at",
+                    "winner_reply"),
     "birthday": ("application_id", "campaign_id", "external_campaign_id"),
 }
 
-_SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80}
+_SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80, "entry": 1234}
 
 
 class _Locator:
@@ -370,8 +387,10 @@ class _Loader:
             bad("headline", "expected a non-empty text")
             headline = None
 
+        competition = self._competition(entry, raw, kind)
         context = {
             **_SAMPLE,
+            "rules_url": competition.get("rules_url"),
             "program": {"name": program.name if program else ""},
             "slug": slug,
             "keyword": keywords[0] if keywords else "",
@@ -382,10 +401,14 @@ class _Loader:
             "external_campaign_id": external,
         }
         reply = parse_template(raw.get("reply"), context, lambda m: bad("reply", m))
+        defaults = COMPETITION_REPLIES if kind == "competition" else DEFAULT_REPLIES
         extra_replies = {
             key: parse_template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
-            for key, default in DEFAULT_REPLIES.items()
+            for key, default in defaults.items()
         }
+        for key in ("winner_reply", "consolation_reply"):
+            if key in raw:
+                competition[key] = parse_template(raw[key], context, lambda m, k=key: bad(k, m))
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
             for key in LIMIT_FIELDS
@@ -397,8 +420,13 @@ class _Loader:
                 bad(key, 'only for kind = "birthday"')
         if not entry.ok or reply is None:
             return None
-        for key, template in (("reply", reply), *extra_replies.items()):
-            self.warn_if_long("campaigns", index, key, label, template.render(**context))
+        sent = [("reply", reply), *extra_replies.items()]
+        sent += [(key, competition[key]) for key in ("winner_reply", "consolation_reply") if competition.get(key)]
+        for key, template in sent:
+            text = template.render(**context)
+            if key == "reply" and kind == "competition":
+                text = self._legal_wording(index, label, text, competition["rules_url"])
+            self.warn_if_long("campaigns", index, key, label, text)
         return Campaign(
             slug=slug,
             keywords=tuple(keywords),
@@ -413,6 +441,7 @@ class _Loader:
             ends_at=window["ends_at"],
             numbers=numbers,
             headline=headline.strip() if headline else None,
+            **competition,
             **extra_replies,
             **limits,
             **birthday_fields,
@@ -432,6 +461,39 @@ class _Loader:
             for key in ("confirm_reply", "ask_reply")
         }
         return {"send_at": send_at, **replies}
+    def _competition(self, entry: _Entry, raw: dict[str, Any], kind: str) -> dict[str, Any]:
+        """A competition's own fields as `Campaign` arguments (the reply templates are added by the caller)."""
+        if kind != "competition":
+            for key in COMPETITION_FIELDS:
+                if key in raw:
+                    entry.bad(key, f"only a kind = \"competition\" campaign has {key}")
+            return {}
+        fields: dict[str, Any] = {}
+        rules_url = raw.get("rules_url")
+        if "rules_url" in raw:
+            if not isinstance(rules_url, str) or not rules_url.startswith(("https://", "http://")) or " " in rules_url:
+                entry.bad("rules_url", "expected the http(s) URL of the competition's official rules")
+            else:
+                fields["rules_url"] = rules_url
+        most = raw.get("max_entries_per_person", 1)
+        if not isinstance(most, int) or isinstance(most, bool) or most < 1:
+            entry.bad("max_entries_per_person", f"expected a whole number of at least 1, got {most!r}")
+        else:
+            fields["max_entries_per_person"] = most
+        return fields
+
+    def _legal_wording(self, index: int, label: str, text: str, rules_url: str | None) -> str:
+        """The entry reply as sent (with the legal wording), warning when the template leaves it to the bot."""
+        if rules_url is None:
+            return text
+        missing = missing_wording(text, rules_url)
+        if missing:
+            self.warnings.append(Problem(
+                self.where.place("campaigns", index, "reply", label),
+                f"the entry reply lacks {' and '.join(repr(m) for m in missing)}: the bot appends it to every entry "
+                "reply; write it into the template to choose its place and wording",
+            ))
+        return with_legal_wording(text, rules_url)
 
     # -- [[posters]]
 

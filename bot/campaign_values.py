@@ -39,24 +39,37 @@ def parse_limit(raw: Any, bad, *, may_disable: bool = True) -> RateLimit | None:
 
 
 def parse_numbers(raw: Any, bad, *, required: bool) -> tuple[str, ...]:
+    """Numbers in E.164, or US/CA short codes (5 or 6 digits, `SHORT_CODE_RE`); each listed once.
+
+    Other countries' short codes (3 to 8 digits) are not accepted: a bare 7-digit "5551234" is far
+    more often a local number missing its country and area code than a short code.
+    """
     if raw is None and not required:
         return ()
     if not isinstance(raw, list) or not raw or not all(isinstance(n, str) for n in raw):
         bad("expected a non-empty list of numbers in E.164 (+15005550006) or short codes")
         return ()
     numbers: list[str] = []
-    for number in raw:
+    for position, number in enumerate(raw, 1):
         if SHORT_CODE_RE.match(number):
-            numbers.append(number)
+            normal = number
+        else:
+            try:
+                parsed = phonenumbers.parse(number, None)
+            except phonenumbers.NumberParseException:
+                parsed = None
+            if parsed is None or not number.startswith("+") or not phonenumbers.is_possible_number(parsed):
+                bad(
+                    f"{number!r} is neither an E.164 number nor a short code (a US/CA short code has 5 or 6 "
+                    "digits; write any other number in E.164: + and the country code, e.g. +15005550006)"
+                )
+                continue
+            normal = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if normal in numbers:
+            first = numbers.index(normal) + 1
+            bad(f"{number!r} (number {position} of the list) is the same number as number {first}: list it once")
             continue
-        try:
-            parsed = phonenumbers.parse(number, None)
-        except phonenumbers.NumberParseException:
-            parsed = None
-        if parsed is None or not number.startswith("+") or not phonenumbers.is_possible_number(parsed):
-            bad(f"{number!r} is neither an E.164 number nor a short code")
-            continue
-        numbers.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        numbers.append(normal)
     return tuple(numbers)
 
 

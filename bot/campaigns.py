@@ -19,10 +19,11 @@ from .limits import RateLimit
 from .quiet_hours import AllowedHours
 from .replies import ReplyTemplate
 
-Kind = Literal["coupon", "loyalty", "referral", "birthday"]
-KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral", "birthday")
+Kind = Literal["coupon", "loyalty", "referral", "competition", "birthday"]
+KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral", "competition", "birthday")
 
-SHORT_CODE_RE = re.compile(r"^[0-9]{3,8}$")
+#: A short code the bot serves: US/CA, 5 or 6 digits (other countries' differ; they are not supported).
+SHORT_CODE_RE = re.compile(r"^[0-9]{5,6}$")
 #: A poster's reference, texted after the keyword ("SAVE P7"): letters and digits with at
 #: least one digit, so an ordinary word after a keyword is never taken for a reference.
 REF_RE = re.compile(r"^(?=.*[0-9])[A-Za-z0-9]{1,8}$")
@@ -100,6 +101,13 @@ class Campaign:
     upstream_limit: RateLimit | None = None
     #: Poster headline for this campaign (posters may override it).
     headline: str | None = None
+    #: A competition's (kind = "competition"): its official rules, carried by every entry reply.
+    rules_url: str | None = None
+    #: A competition's text to its winners, and the optional one to everyone else (Jinja with `code`, `entry`).
+    winner_reply: ReplyTemplate | None = None
+    consolation_reply: ReplyTemplate | None = None
+    #: How many entries one person (one E.164 number) may make in a competition.
+    max_entries_per_person: int = 1
     #: kind = "birthday": the local time of the birthday text, and the replies to a BDAY text.
     send_at: dt.time | None = None
     confirm_reply: ReplyTemplate | None = None
@@ -135,6 +143,7 @@ class Campaign:
             "campaign_id": self.campaign_id,
             "application_id": self.application_id,
             "external_campaign_id": self.external_campaign_id,
+            "rules_url": self.rules_url,
         }
 
 

@@ -1,4 +1,6 @@
-"""The `bot` command: simulate a text, check a campaign file, export the consent log, make a poster, summarise scans."""
+"""The `bot` command: simulate a text, run the worker, check a campaign file or a whole deployment, export the
+consent log, make a poster, summarise scans, run a competition's draw and export its entries. A closed stdout
+pipe ends any of them quietly (status 141)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import contextlib
 import csv
 import datetime as dt
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import EXAMPLE_CAMPAIGNS_FILE, Settings
-from .errors import CampaignFileError, ConfigError
+from .errors import CampaignFileError, ConfigError, DrawError
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -42,7 +45,9 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging()
     services = Services.build(Settings.from_env())
     if services.settings.embedded_store:
-        raise ConfigError("REDIS_URL: the worker needs the Redis the web process uses (the embedded store is per process)")
+        raise ConfigError(
+            "REDIS_URL: the worker needs the Redis the web process uses (the embedded store is per process)"
+        )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -204,12 +209,10 @@ def _poster(args: argparse.Namespace) -> int:
         print(f"bot poster: {exc}", file=sys.stderr)
         return 1
     Path(args.output).write_bytes(data)
-    if content.ref and content.poster is None:
-        print(
-            f"note: ref {content.ref} is not declared in [[posters]]; texts carrying it are counted as 'unlisted'",
-            file=sys.stderr,
-        )
-    print(f"{args.output}: {fmt.upper()} poster for {content.slug} ({options.paper}, {options.mode}), QR payload {content.payload}")
+    if content.note:
+        print(f"note: {content.note}", file=sys.stderr)
+    print(f"{args.output}: {fmt.upper()} poster, {content.summary}, {options.paper}, {options.mode}; "
+          f"QR payload {content.payload}")
     return 0
 
 
@@ -218,7 +221,9 @@ def _scans(args: argparse.Namespace) -> int:
 
     services = Services.build(Settings.from_env())
     if services.settings.embedded_store:
-        print("note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL", file=sys.stderr)
+        print(
+            "note: REDIS_URL is unset, so these are this process's counts only (none); set REDIS_URL", file=sys.stderr
+        )
     rows = services.store.poster_stats()
     print(f"{'campaign':<16} {'poster':<24} {'scans':>7} {'unique':>7} {'texts':>7}")
     for (campaign, poster), counts in sorted(rows.items()):
@@ -226,6 +231,134 @@ def _scans(args: argparse.Namespace) -> int:
     if not rows:
         print("(no scans or attributed texts yet)")
     return 0
+
+
+DRAW_ACTIONS = ("commit", "reveal", "redraw", "notify")
+
+
+def _draw(args: argparse.Namespace) -> int:
+    """`bot draw SLUG commit|reveal|redraw|notify` and `bot draw verify DRAW.json`."""
+    from . import competitions
+    from .services import Services
+
+    if args.target == "verify":
+        return _verify_draw(args.action)
+    if args.action not in DRAW_ACTIONS:
+        print(f"bot draw: expected SLUG {{{','.join(DRAW_ACTIONS)}}} or verify DRAW.json, got {args.action!r}",
+              file=sys.stderr)
+        return 2
+    services = Services.build(Settings.from_env())
+    store, secret = services.store, services.settings.bot_secret
+    try:
+        campaign = competitions.competition_of(services.book, args.target)
+        if args.action == "commit":
+            commitment = competitions.commit_draw(store, secret, campaign, public_source=args.public_source)
+            print(f"campaign:               {commitment.campaign}")
+            print(f"entries:                {commitment.entry_count}")
+            print(f"entry list SHA-256:     {commitment.entries_sha256}")
+            print(f"seed SHA-256:           {commitment.seed_sha256}")
+            print(f"committed at:           {commitment.committed_at}")
+            if commitment.public_source:
+                print(f"public value to mix in: {commitment.public_source}")
+            print(f"commitment SHA-256:     {commitment.digest}")
+            print("Publish these lines now; the seed stays in Redis until `reveal` publishes it.")
+            return 0
+        if args.action == "reveal":
+            if args.winners is None or args.output is None:
+                print("bot draw reveal: --winners N and --output DRAW.json are required", file=sys.stderr)
+                return 2
+            drawn = competitions.reveal_draw(store, campaign, winners=args.winners, public_value=args.public_value)
+        elif args.action == "redraw":
+            if args.replace is None or args.output is None:
+                print("bot draw redraw: --replace ENTRY and --output DRAW.json are required", file=sys.stderr)
+                return 2
+            drawn = competitions.redraw(store, campaign, args.replace, reason=args.reason)
+            print(f"winner {args.replace} replaced by {drawn.replacements[-1].by}: {args.reason}")
+        else:
+            if services.sms is None:
+                raise ConfigError(
+                    "TWILIO_ACCOUNT_SID: texting the winners needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+                )
+            drawn = competitions.kept_draw(store, campaign)
+            report = competitions.notify_winners(
+                drawn, book=services.book, store=store, issuer=services.issuer, guard=services.guard,
+                sms=services.sms, secret=secret, consolation=args.consolation, rate=args.rate,
+            )
+            print(f"campaign {campaign.slug}: {report}")
+            if report.held or report.uncertain:
+                print("Some texts were held (quiet hours) or are uncertain: run notify again later; "
+                      "nobody is texted twice.", file=sys.stderr)
+            return 0
+    except DrawError as exc:
+        print(f"bot draw: {exc}", file=sys.stderr)
+        return 1
+    Path(args.output).write_text(drawn.dumps(), encoding="utf-8")
+    for position, (entry_id, number) in enumerate(competitions.winners_of(drawn, store, secret), start=1):
+        print(f"winner {position}: entry {number} ({entry_id})")
+    print(f"{args.output}: draw {competitions.draw_id(drawn)}; check it with `bot draw verify {args.output}`; "
+          f"text the winners with `bot draw {campaign.slug} notify`")
+    return 0
+
+
+def _verify_draw(path: str | None) -> int:
+    import json
+
+    from . import draw as draws
+
+    if not path:
+        print("bot draw verify: give the DRAW.json to check", file=sys.stderr)
+        return 2
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"bot draw verify: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (ValueError, UnicodeDecodeError) as exc:
+        print(f"{path}: not a JSON draw file: {exc}", file=sys.stderr)
+        return 1
+    problems = draws.verify(document)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{path}: the draw does NOT hold ({len(problems)} problem(s))", file=sys.stderr)
+        return 1
+    drawn = draws.Draw.from_document(document)
+    print(f"{path}: the draw holds: {drawn.commitment.entry_count} entries, winners "
+          f"{', '.join(drawn.current_winners)}; commitment SHA-256 {drawn.commitment.digest} "
+          "(compare it with the one published at the commit)")
+    return 0
+
+
+def _entries(args: argparse.Namespace) -> int:
+    from . import competitions
+    from .services import Services
+
+    services = Services.build(Settings.from_env())
+    try:
+        campaign = competitions.competition_of(services.book, args.slug)
+    except DrawError as exc:
+        print(f"bot entries: {exc}", file=sys.stderr)
+        return 1
+    try:
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    except OSError as exc:
+        print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    try:
+        rows = competitions.export_entries(services.store, services.settings.bot_secret, campaign, out,
+                                           hash_numbers=args.hash_numbers)
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"{args.output}: {rows} entries", file=sys.stderr)
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run
+
+    return run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,7 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check", help="validate a campaign file and print every problem")
-    check.add_argument("file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})")
+    check.add_argument(
+        "file", nargs="?", help=f"campaign file (default: CAMPAIGNS_FILE or {EXAMPLE_CAMPAIGNS_FILE.name})"
+    )
     check.set_defaults(run=_check)
 
     consent = commands.add_parser("consent", help="the consent log (opt-in sources, opt-outs, opt-ins)")
@@ -285,21 +420,69 @@ def build_parser() -> argparse.ArgumentParser:
     poster.add_argument("--error-correction", choices=("L", "M", "Q", "H"), default="M",
                         help="QR error correction: M indoors (default), Q outdoors")
     poster.add_argument("--mode", choices=("direct", "tracked"), default="direct",
-                        help="direct: SMSTO:<number>:<KEYWORD> (offline); tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
+                        help="direct: SMSTO:<number>:<KEYWORD> (offline); "
+                             "tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
     poster.add_argument("--ref", metavar="REF", help="a per-poster reference prefilled after the keyword, e.g. P7")
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
 
     scans = commands.add_parser("scans", help="scan counts and texts attributed to each poster (the results' 90 days)")
     scans.set_defaults(run=_scans)
+
+    draw = commands.add_parser(
+        "draw", help="a competition's verifiable draw: SLUG commit | reveal | redraw | notify, or verify DRAW.json",
+    )
+    draw.add_argument("target", metavar="SLUG|verify", help="the competition's slug, or verify")
+    draw.add_argument("action", metavar="ACTION|DRAW.json", help=f"one of {', '.join(DRAW_ACTIONS)} (after SLUG), "
+                                                                  "or the draw file to check (after verify)")
+    draw.add_argument("--public-source", metavar="TEXT",
+                      help="commit: the public value reveal will mix in, named before it exists "
+                           '(e.g. "drand quicknet round 12345678")')
+    draw.add_argument("--winners", type=int, metavar="N", help="reveal: how many winners")
+    draw.add_argument("--output", "-o", metavar="DRAW.json", help="reveal, redraw: the draw file to write")
+    draw.add_argument("--public-value", metavar="HEX", help="reveal: the public value named at the commit")
+    draw.add_argument("--replace", metavar="ENTRY", help="redraw: the entry id of the winner who did not claim")
+    draw.add_argument("--reason", default="prize unclaimed", help="redraw: why (logged and written into the file)")
+    draw.add_argument("--consolation", action="store_true",
+                      help="notify: also text everyone else the campaign's consolation_reply")
+    draw.add_argument("--rate", type=float, default=1.0, metavar="PER_S",
+                      help="notify: texts per second (default 1, a US long code)")
+    draw.set_defaults(run=_draw)
+
+    entries = commands.add_parser("entries", help="a competition's entries")
+    entries_commands = entries.add_subparsers(dest="entries_command", required=True, metavar="ACTION")
+    entries_export = entries_commands.add_parser("export", help="write a competition's entries as CSV")
+    entries_export.add_argument("slug", metavar="SLUG")
+    entries_export.add_argument("--output", metavar="FILE", help="CSV file to write (default: stdout)")
+    entries_export.add_argument("--hash-numbers", action="store_true",
+                                help="leave the phone numbers out: only the entry ids and the numbers' BOT_SECRET hash")
+    entries_export.set_defaults(run=_entries)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check a deployment end to end: settings, campaign file, Redis, Talon.One, Twilio (exit 1 on FAIL)",
+    )
+    doctor.set_defaults(run=_doctor)
     return parser
+
+
+#: The exit status when the reader of stdout went away (`bot consent export | head`): 128 + SIGPIPE,
+#: what a shell reports for any Unix tool a closed pipe stops.
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # Python's recipe (docs, "Note on SIGPIPE"): point stdout at devnull so the flush at exit
+        # cannot raise again, and stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         return 2

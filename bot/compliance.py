@@ -265,7 +265,7 @@ def _verb_revokes(words: list[str], i: int, question: bool) -> bool:
         return True
     window = words[max(0, i - 3): i]
     asked = any(w in _REQUEST for w in window) or any(
-        a in {"can", "could", "would", "will"} and b in {"you", "u"} for a, b in zip(window, window[1:])
+        a in {"can", "could", "would", "will"} and b in {"you", "u"} for a, b in zip(window, window[1:], strict=False)
     )
     if asked:
         return True

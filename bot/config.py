@@ -131,14 +131,17 @@ class Settings:
 
         redis_key_prefix = text("REDIS_KEY_PREFIX") or cls.redis_key_prefix
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", redis_key_prefix):
-            raise ConfigError(f"REDIS_KEY_PREFIX: expected 1-32 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}")
+            raise ConfigError(
+                f"REDIS_KEY_PREFIX: expected 1-32 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}"
+            )
 
         talon_api_key = text("TALON_API_KEY")
         talon_deployment = text("TALON_DEPLOYMENT")
         if talon_deployment and ("/" in talon_deployment or ":" in talon_deployment):
             # Talon.One's spec types destination-hostname as a bare hostname.
             raise ConfigError(
-                f"TALON_DEPLOYMENT: expected a bare host such as mycompany.europe-west1.talon.one, got {talon_deployment!r}"
+                "TALON_DEPLOYMENT: expected a bare host such as mycompany.europe-west1.talon.one,"
+                f" got {talon_deployment!r}"
             )
         if talon_api_key and not talon_deployment:
             raise ConfigError("TALON_DEPLOYMENT: required when TALON_API_KEY is set (sent as destination-hostname)")
@@ -181,7 +184,9 @@ class Settings:
     def check(self) -> None:
         """The rules between variables, for settings built in code as well as from the environment."""
         if self.webhook_budget_s >= 14:
-            raise ConfigError(f"WEBHOOK_BUDGET_S: must stay well under Twilio's 15 s window, got {self.webhook_budget_s}")
+            raise ConfigError(
+                f"WEBHOOK_BUDGET_S: must stay well under Twilio's 15 s window, got {self.webhook_budget_s}"
+            )
         if not self.twilio_auth_token and not self.demo_mode:
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN: required when REDIS_URL or TALON_API_KEY is set "
@@ -189,11 +194,14 @@ class Settings:
             )
         if self.twilio_account_sid and not self.twilio_account_sid.startswith("AC"):
             raise ConfigError(f"TWILIO_ACCOUNT_SID: expected an AC… account SID, got {self.twilio_account_sid!r}")
-        if self.twilio_messaging_service_sid and not self.twilio_messaging_service_sid.startswith("MG"):
-            raise ConfigError(
-                f"TWILIO_MESSAGING_SERVICE_SID: expected an MG… Messaging Service SID, got {self.twilio_messaging_service_sid!r}"
-            )
+        service = self.twilio_messaging_service_sid
+        if service and not service.startswith("MG"):
+            raise ConfigError(f"TWILIO_MESSAGING_SERVICE_SID: expected an MG… Messaging Service SID, got {service!r}")
         if self.marketer_password is not None and len(self.marketer_password) < 12:
-            raise ConfigError("MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)")
+            raise ConfigError(
+                "MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)"
+            )
         if not self.bot_secret and not self.demo_mode:
-            raise ConfigError("BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)")
+            raise ConfigError(
+                "BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)"
+            )

@@ -28,14 +28,15 @@ from typing import Any, Literal
 
 from .birthday_texts import BirthdayAnswer, BirthdayTexts
 from .campaigns import Campaign, CampaignBook
+from .competitions import entrant, entry_reply
 from .compliance import ComplianceWord, classify
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .issuing import Issuer, issue, read_balance
 from .jobs import LateJob
-from .metrics import UpstreamClock, count_text, start_upstream_clock
+from .metrics import ENTRIES, UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask
 from .results import Funnel
-from .scans import attribute_text
+from .scans import NO_POSTER, attribute_text
 from .store import ConsentEvent, Decision, Issuance, Store
 from .upstream import UpstreamGuard
 
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
     "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "near_miss", "pending",
-    "birthday_saved", "birthday_asked",
+    "birthday_saved", "birthday_asked", "entered", "entry_repeat",
 ]
 
 
@@ -177,6 +178,8 @@ class Conversation:
         if campaign.kind == "birthday" and window == "open":
             answer = self.birthdays.keyword(message.sender, message.body, message.channel, campaign)
             return self._birthday(message, answer)
+        if campaign.kind == "competition":
+            return self._enter(message, campaign, decision, issuance, deadline, match.rest)
         reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
         return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
@@ -299,6 +302,59 @@ class Conversation:
         log.log(level, "campaign %s: %s", campaign.slug, exc)
         return self._finish(message, Reply(self.book.program.text("error_reply"), "upstream_error", campaign.slug))
 
+    # -- competitions (competitions.py)
+
+    def _enter(self, message: InboundMessage, campaign: Campaign, decision: Decision, issuance: Issuance | None,
+               deadline: float, rest: tuple[str, ...]) -> Reply:
+        """A competition entry: recorded on Redis's clock (the window, once per person), then its coupon.
+
+        The entry counts from the moment it is recorded: when Talon.One fails after it, the
+        entrant is told so, and texting again gives the same entry (and then its code)."""
+        poster = attribute_text(self.book, campaign, rest)
+        token = issuance.lock_token if issuance and decision.status == "issue" else None
+        e164, channel = entrant(message.sender, message.channel)
+        if e164 is None:  # only a person's number enters
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
+            return self._finish(message, Reply(self.book.program.fallback, "unknown", campaign.slug, poster=poster))
+        assert campaign.starts_at and campaign.ends_at  # the loader requires both of a competition
+        try:
+            entry = self.store.enter(
+                campaign.slug, e164, channel=channel, poster=poster or NO_POSTER,
+                starts_at=campaign.starts_at, ends_at=campaign.ends_at, most=campaign.max_entries_per_person,
+            )
+        except BaseException:
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
+            raise
+        ENTRIES.labels(campaign.slug, channel, entry.status).inc()
+        if entry.status in ("not_started", "ended"):
+            if token:
+                self.store.unlock(message.sender, campaign.slug, token)
+            template = campaign.not_started_reply if entry.status == "not_started" else campaign.ended_reply
+            context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
+            return self._finish(message, Reply(template.render(**context), entry.status, campaign.slug, poster=poster))
+        code = decision.code
+        if code is None and decision.status == "wait":
+            code = self._poll(lambda: self.store.cached_code(message.sender, campaign.slug), deadline)
+        if code is None:
+            try:
+                code = issue(self.issuer, self.guard, self.book.program, campaign, message.sender, deadline=deadline)
+            except UpstreamError as exc:
+                if token:
+                    self.store.unlock(message.sender, campaign.slug, token)
+                return replace(self._upstream_failed(message, campaign, exc), poster=poster)
+            except BaseException:
+                if token:
+                    self.store.unlock(message.sender, campaign.slug, token)
+                raise
+        text = entry_reply(campaign, self.book.program, code=code, entry=entry.number)
+        outcome = "entered" if entry.status == "entered" else "entry_repeat"
+        return self._finish(
+            message, Reply(text, outcome, campaign.slug, code, poster), slug=campaign.slug, code=code,
+            lock_token=token, **self._served(message, campaign),
+        )
+
     # -- waiting on another request
 
     def _poll(self, read: Callable[[], str | None], deadline: float | None = None) -> str | None:
@@ -341,7 +397,9 @@ class Conversation:
     def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock) -> None:
         """The one line and the one count per text (metrics.py documents the counter)."""
         count_text(message.channel, reply.campaign, reply.outcome)
-        timings = {"upstream_ms": round(upstream.seconds * 1000, 2), "upstream_calls": upstream.calls} if upstream.calls else {}
+        timings = {}
+        if upstream.calls:
+            timings = {"upstream_ms": round(upstream.seconds * 1000, 2), "upstream_calls": upstream.calls}
         log.info(
             "text handled",
             extra={

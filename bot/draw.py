@@ -48,7 +48,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import Problem
+from .errors import DrawError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,6 @@ _DOCUMENT_KEYS = {
 }
 _COMMITMENT_KEYS = {"campaign", "entry_count", "entries_sha256", "seed_sha256", "committed_at", "public_source"}
 _REPLACEMENT_KEYS = {"replaced", "by", "reason", "at"}
-
-
-class DrawError(Exception):
-    """A draw step refused: the message says what does not hold. (To move under bot/errors.py's BotError.)"""
 
 
 def entry_id(secret: str | bytes, campaign: str, e164: str, nth: int = 1) -> str:
@@ -80,7 +76,7 @@ def entry_index(secret: str | bytes, campaign: str, entrants: Iterable[tuple[str
 def canonical_entries(entries: Iterable[str]) -> bytes:
     """The frozen list's canonical bytes: ids sorted, one per line. Refuses a bad or repeated id."""
     ordered = sorted(entries)
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in zip(ordered, ordered[1:], strict=False):
         if before == after:
             raise DrawError(f"entry {after} appears more than once in the entry list")
     for entry in ordered:
@@ -393,7 +389,7 @@ class _Verifier:
             self.note("entries", f"{len(bad)} items are not entry ids (64 lowercase hex digits), "
                                  f"the first {bad[0]!r}")
             return None
-        for index, (before, after) in enumerate(zip(entries, entries[1:]), start=1):
+        for index, (before, after) in enumerate(zip(entries, entries[1:], strict=False), start=1):
             if before >= after:
                 if before == after:
                     self.note("entries", f"{after} appears more than once")
@@ -447,7 +443,7 @@ class _Verifier:
         if not isinstance(winners, list) or len(winners) != winner_count:
             self.note("winners", f"must list winner_count ({winner_count}) entry ids")
             return None
-        for position, (drawn, listed) in enumerate(zip(ranking, winners), start=1):
+        for position, (drawn, listed) in enumerate(zip(ranking, winners, strict=False), start=1):
             if drawn != listed:
                 self.note("winners", f"not the ranking that the seed and public_value give: winner {position} "
                                      f"is {drawn}, the file says {listed!r}")

@@ -7,10 +7,11 @@
     ├── UpstreamError          an issuer (Talon.One or the sandbox) failed
     │   ├── UpstreamRetryable  429, 5xx, timeouts, connection errors, garbage
     │   └── UpstreamPermanent  400, 401, 403, 404: retrying cannot help
-    └── DeliveryError          sending an SMS through Twilio's REST API failed
-        ├── RecipientOptedOut  21610: final
-        ├── DeliveryRefused    not sent (bad number, other 4xx)
-        └── DeliveryUncertain  5xx or timeout: maybe sent, never resend blindly
+    ├── DeliveryError          sending an SMS through Twilio's REST API failed
+    │   ├── RecipientOptedOut  21610: final
+    │   ├── DeliveryRefused    not sent (bad number, other 4xx)
+    │   └── DeliveryUncertain  5xx or timeout: maybe sent, never resend blindly
+    └── DrawError              a competition's draw step refused, or a draw file that does not hold
 """
 
 from __future__ import annotations
@@ -92,3 +93,8 @@ class DeliveryRefused(DeliveryError):
 
 class DeliveryUncertain(DeliveryError):
     """A 5xx or a timeout: the message may or may not have been sent. Never blindly resend."""
+
+
+class DrawError(BotError):
+    """A draw step refused (before ends_at, twice, no entries, a seed or list not the committed one),
+    or a draw file that does not hold: the message says what."""

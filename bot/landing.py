@@ -101,7 +101,9 @@ def _resolve(slug: str) -> tuple[Services, Campaign, Poster | None]:
     return services, *found
 
 
-def _page(services: Services, campaign: Campaign, poster: Poster | None, form: FormState, status: int = 200) -> Response:
+def _page(
+    services: Services, campaign: Campaign, poster: Poster | None, form: FormState, status: int = 200
+) -> Response:
     book = services.book
     words = wording(book, campaign, poster, printed=False)  # the poster's words, on screen
     slug = poster.slug if poster else campaign.slug
@@ -165,7 +167,8 @@ def text_me(slug: str) -> Response:
         return _page(services, campaign, poster, form, 400)
 
     try:
-        allowed = services.store.allow(services.store.bucket_key("web", client_hash(secret, client_address())), PER_CLIENT) \
+        client_key = services.store.bucket_key("web", client_hash(secret, client_address()))
+        allowed = services.store.allow(client_key, PER_CLIENT) \
             and services.store.allow(services.store.bucket_key("webto", phone), PER_NUMBER)
     except StoreUnavailable as exc:
         log.error("landing form limits unavailable: %s", exc)

@@ -126,7 +126,8 @@ def poster(fmt: str) -> Response:
         return Response(f"{exc}\n", 400, mimetype="text/plain")
     headers = {}
     if request.args.get("download"):
-        name = f"poster-{content.slug}{'-' + content.ref.lower() if content.ref else ''}-{options.paper.lower()}-{options.mode}.{fmt}"
+        ref_part = "-" + content.ref.lower() if content.ref else ""
+        name = f"poster-{content.slug}{ref_part}-{options.paper.lower()}-{options.mode}.{fmt}"
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return Response(data, 200, headers, mimetype=MEDIA_TYPES[fmt])
 

@@ -14,6 +14,14 @@ metric                                   type       labels                      
 ``kcb_upstream_breaker_state``           gauge      ``state`` (closed, half-open,   read from Redis at each scrape
                                                     open): 1 for the current one    (bot/health.py)
 ``kcb_late_jobs_queued``                 gauge      –                               read from Redis at each scrape
+``kcb_competition_entries_total``        counter    ``campaign``, ``channel``,      once per competition text or
+                                                    ``outcome`` (entered, repeat,   form, by `Conversation`
+                                                    not_started, ended)             (`Store.enter`'s answer)
+``kcb_winner_texts_total``               counter    ``campaign``, ``occasion``      once per recipient of each
+                                                    (winner, consolation),          `notify_winners` run (the
+                                                    ``outcome`` (sent, already,     process running `bot draw
+                                                    opted_out, held, refused,       notify`)
+                                                    uncertain)
 =======================================  =========  ==============================  ==============================
 
 Labels never carry a phone number: ``campaign`` is the campaign's slug (``""``
@@ -75,6 +83,17 @@ BREAKER = Gauge(
 )
 QUEUED = Gauge(
     "kcb_late_jobs_queued", "Codes waiting to be texted late (shared in Redis)", multiprocess_mode="livemostrecent",
+)
+
+ENTRIES = Counter(
+    "kcb_competition_entries",
+    "Competition entries asked for, by campaign slug, channel and what Store.enter decided.",
+    ["campaign", "channel", "outcome"],
+)
+WINNER_TEXTS = Counter(
+    "kcb_winner_texts",
+    "Competition winners' (and consolation) texts, by campaign slug, occasion and outcome.",
+    ["campaign", "occasion", "outcome"],
 )
 
 

@@ -22,7 +22,7 @@ for that customer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,7 +31,6 @@ from phonenumbers import timezone as phone_zones
 
 from bot.errors import ConfigError
 
-UTC = timezone.utc
 _EARLIEST = time(8, 0)
 _LATEST = time(20, 0)
 _UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers says for a number it cannot place

@@ -15,6 +15,10 @@ next one. The results page writes its own
 process's counts before reading, so what a marketer just did shows at once
 (other workers' within a second). It never fails a text.
 
+Competitions' entries are counted apart, by the script that records each entry
+(`Store.enter`), per UTC hour, channel and poster: `entry_rows` reads them for the
+page's "Competition entries" table.
+
 Reading. `funnel` sums the hourly buckets of a `Period` into one `Row` per
 campaign (all its posters) and per (campaign, poster), with a series per
 chart step; `Chart` lays a row's series out as a server-rendered SVG line
@@ -258,9 +262,40 @@ class Row:
 
 
 @dataclass
+class EntryRow:
+    """A competition's entries by one channel and poster: in the period (per step), and in all."""
+
+    campaign: str
+    channel: str
+    poster: str
+    total: int
+    series: list[int]
+    all_time: int
+
+
+@dataclass
 class Results:
     period: Period
     rows: list[Row] = field(default_factory=list)
+    entries: list[EntryRow] = field(default_factory=list)
+
+
+def entry_rows(store: Store, book: CampaignBook, period: Period) -> list[EntryRow]:
+    """Each competition's entries by channel and poster, over `period` (steps) and all time."""
+    rows = []
+    points = period.points
+    for campaign in book.campaigns:
+        if campaign.kind != "competition":
+            continue
+        cells: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+        for (hour, channel, poster), n in store.entry_counts(campaign.slug).items():
+            series, all_time = cells.setdefault((channel, poster), ([0] * len(points), [0]))
+            all_time[0] += n
+            if period.start <= hour < period.end:
+                series[(hour - period.start) // period.step] += n
+        for (channel, poster), (series, all_time) in sorted(cells.items()):
+            rows.append(EntryRow(campaign.slug, channel, poster, sum(series), series, all_time[0]))
+    return rows
 
 
 def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
@@ -288,11 +323,14 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
         if campaign not in declared and not any((campaign, p) in cells for p in posters):
             continue
         poster_rows = [_row(campaign, p, cells.get((campaign, p)), len(points)) for p in posters]
-        total = [sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
-                 for i in range(len(points))]
+        total = [
+            sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
+            for i in range(len(points))
+        ]
         results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared or not campaign))
         if campaign:  # texts that matched no campaign have no posters to show
             results.rows.extend(poster_rows)
+    results.entries = entry_rows(store, book, period)
     return results
 
 
@@ -372,7 +410,8 @@ class Chart:
         ]
         y_ticks = [(y(scale * k / 4), round(scale * k / 4)) for k in range(5) if float(scale * k / 4).is_integer()]
         every = max(1, len(points) // 6)
-        fmt = "%H:%M" if period.step < DAY and period.end - period.start <= DAY else "%b %d" if period.step >= DAY else "%b %d %Hh"
+        fmt = ("%H:%M" if period.step < DAY and period.end - period.start <= DAY
+               else "%b %d" if period.step >= DAY else "%b %d %Hh")
         x_ticks = [(x(i), points[i].strftime(fmt)) for i in range(0, len(points), every)]
         return cls(width, height, left, top, plot_w, plot_h, lines, y_ticks, x_ticks, maximum)
 

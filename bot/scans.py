@@ -66,7 +66,8 @@ def record_scan(store: Store, secret: str, campaign: Campaign, poster_label: str
     SCANS.labels(campaign.slug, poster_label).inc()
     day = today()
     try:
-        unique = store.count_scan(campaign.slug, poster_label, visitor_hash(secret, day, client_ip, user_agent or "", slug), day)
+        visitor = visitor_hash(secret, day, client_ip, user_agent or "", slug)
+        unique = store.count_scan(campaign.slug, poster_label, visitor, day)
     except StoreUnavailable as exc:
         log.error("scan of %s not stored: %s", slug, exc)
         return False

@@ -78,8 +78,15 @@ def inbound_sms() -> Response:
     if settings.twilio_auth_token:
         signature = request.headers.get("X-Twilio-Signature", "")
         # All form fields, untouched: Twilio adds fields without notice and signs them all.
-        if not signature or not signature_valid(settings.twilio_auth_token, signed_url(), request.form, signature):
-            log.warning("POST /sms: bad or missing X-Twilio-Signature from %s", request.remote_addr)
+        url = signed_url()
+        if not signature or not signature_valid(settings.twilio_auth_token, url, request.form, signature):
+            # The URL without its query (whose values are Twilio's to choose), never the token.
+            log.warning(
+                "POST /sms: %s X-Twilio-Signature from %s, checked against %s; most often PUBLIC_BASE_URL "
+                "(%s) differs from the webhook URL configured in Twilio",
+                "bad" if signature else "missing", request.remote_addr, url.split("?", 1)[0],
+                settings.public_base_url or "unset: the URL this server sees",
+            )
             abort(403)
     form = request.form
     missing = [name for name in REQUIRED_FIELDS if name not in form]

@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 #: Statuses that say the deployment's key or access is broken, not this request.
 SYSTEMIC_STATUSES = frozenset({401, 403})
+DEFAULT_BREAKER = BreakerPolicy()  # frozen: one instance serves every guard
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class UpstreamGuard:
         self,
         store: Store,
         *,
-        breaker: BreakerPolicy = BreakerPolicy(),
+        breaker: BreakerPolicy = DEFAULT_BREAKER,
         backoff: Backoff = Backoff(),
         read_timeout: float = 5.0,
         min_attempt_s: float = 0.25,

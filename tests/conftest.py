@@ -1,61 +1,19 @@
 from __future__ import annotations
 
-import itertools
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from twilio.request_validator import RequestValidator
 
 from bot import Settings, create_app
 from bot.services import Services, services_of
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.redis_server import RedisCluster, RedisServer
 from tests.support.talon_stub import TalonStub
 from tests.support.twilio_stub import TwilioStub
-
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-ACCOUNT_SID = "AC" + "0" * 32
-SHOP_NUMBER = "+15005550006"
-PUBLIC_BASE_URL = "https://bot.example.com"
-DEPLOYMENT = "acme.europe-west1.talon.one"
-
-CAMPAIGNS = """
-[program]
-name = "Acme Rewards"
-numbers = ["+15005550006"]
-help = "Acme Rewards: text SAVE for a coupon. Up to 2 msgs/mo. Msg&data rates may apply. Reply STOP to cancel."
-fallback = "Sorry, we don't know that word. Text HELP for help."
-terms_url = "https://example.com/sms-terms"
-
-[[campaigns]]
-slug = "spring"
-keywords = ["SAVE", "SPRING"]
-kind = "coupon"
-application_id = 12
-campaign_id = 345
-external_campaign_id = "sms-spring"
-reply = "Your Acme code: {{ code }}. Show it at the till."
-
-[[campaigns]]
-slug = "club"
-keywords = ["POINTS"]
-kind = "loyalty"
-application_id = 12
-loyalty_program_id = 7
-external_campaign_id = "sms-points"
-reply = "You have {{ balance }} points."
-
-[[campaigns]]
-slug = "friends"
-keywords = ["REFER"]
-kind = "referral"
-application_id = 12
-campaign_id = 347
-external_campaign_id = "sms-refer"
-reply = "Share your code {{ code }} with a friend."
-"""
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 
 @pytest.fixture(scope="session")
@@ -163,29 +121,6 @@ def client(app):
     return app.test_client()
 
 
-_sids = itertools.count(1)
-
-
-def new_sid() -> str:
-    return f"SM{uuid.uuid4().hex}"
-
-
-def twilio_form(body: str, *, sender: str = "+15551234567", sid: str | None = None, **extra: str) -> dict[str, str]:
-    """The form Twilio posts for an inbound SMS (with the fields real payloads carry)."""
-    sid = sid or new_sid()
-    return {
-        "ToCountry": "US", "ToState": "CA", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
-        "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
-        "Body": body, "FromCountry": "US", "To": SHOP_NUMBER, "ToZip": "", "NumSegments": "1",
-        "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": sender, "ApiVersion": "2010-04-01",
-        **extra,
-    }
-
-
-def sign(form: dict[str, str], url: str = PUBLIC_BASE_URL + "/sms", token: str = AUTH_TOKEN) -> str:
-    return RequestValidator(token).compute_signature(url, form)
-
-
 @pytest.fixture
 def text(client) -> Callable:
     """Post a signed inbound SMS; returns the Flask response."""
@@ -195,3 +130,16 @@ def text(client) -> Callable:
         return client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
 
     return post
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

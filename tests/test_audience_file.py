@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import tracemalloc
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.audience_file import AudienceMember, AudienceReader, BadLine, write_audience
 from bot.birthdays import MonthDay
 
-UTC = timezone.utc
 NOW = datetime(2026, 7, 14, 12, tzinfo=UTC)
 HEADER = "phone,birthday,consent_at,consent_source,timezone"
 GOOD = "+12125550100,07-14,2024-05-01T12:00:00Z,store signup,America/New_York"
@@ -140,7 +139,9 @@ def test_a_file_that_is_not_utf8_stops_with_one_problem_at_its_line():
     items = read(text + f"{GOOD}\n".encode())
     assert [type(item) for item in items] == [AudienceMember, BadLine]
     assert items[1].line == 3
-    assert [str(p) for p in items[1].problems] == ["list.csv:3: not UTF-8 text, stopped here: save the file as CSV UTF-8"]
+    assert [str(p) for p in items[1].problems] == [
+        "list.csv:3: not UTF-8 text, stopped here: save the file as CSV UTF-8"
+    ]
 
 
 def test_unreadable_csv_stops_with_one_problem():
@@ -156,7 +157,7 @@ def test_the_same_phone_twice_reads_both_lines_so_the_later_one_wins_in_the_stor
 
 def test_export_writes_the_import_columns_and_reads_back_the_same():
     members = [
-        AudienceMember("+12125550100", datetime(2024, 5, 1, 7, tzinfo=timezone.utc), "store, front desk",
+        AudienceMember("+12125550100", datetime(2024, 5, 1, 7, tzinfo=UTC), "store, front desk",
                        MonthDay(2, 29), "America/Chicago"),
         AudienceMember("+13125550100", datetime(2024, 5, 1, 12, 30, tzinfo=UTC), 'keyword "BDAY"'),
     ]

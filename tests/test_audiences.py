@@ -7,8 +7,8 @@ import pytest
 
 from bot.cli import main
 from bot.store import connect
-from tests.test_guarantees import env_of
-from tests.test_outreach import WITH_BIRTHDAYS
+from tests.support.bot_process import env_of
+from tests.support.campaign_files import WITH_BIRTHDAYS
 
 GOOD = (
     "phone,birthday,consent_at,consent_source,timezone,email\r\n"

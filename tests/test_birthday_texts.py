@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
+from tests.support.campaign_files import WITH_BIRTHDAYS
 from tests.support.twiml import reply
-from tests.test_outreach import WITH_BIRTHDAYS
 
 SENDER = "+12125550101"
 CONFIRM = "Acme Rewards: thanks! We will text you a birthday treat on {}. Reply STOP to opt out."

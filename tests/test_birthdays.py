@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -21,7 +21,6 @@ from bot.birthdays import (
 )
 from bot.quiet_hours import AllowedHours, LocalZones, parse_zone
 
-UTC = timezone.utc
 JULY_14 = MonthDay(7, 14)
 
 

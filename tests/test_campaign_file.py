@@ -11,26 +11,9 @@ import pytest
 
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
-from tests.conftest import CAMPAIGNS
+from tests.support.campaign_files import CAMPAIGNS, line_of, problems, write
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "campaigns.example.toml"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(text)
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(CampaignFileError) as caught:
-        load_campaigns(write(tmp_path, text))
-    return [str(p) for p in caught.value.problems]
-
-
-def line_of(text: str, needle: str, occurrence: int = 1) -> int:
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
-    return lines[occurrence - 1]
 
 
 def test_the_shipped_example_is_valid():
@@ -135,14 +118,14 @@ def test_every_problem_is_reported_at_once(tmp_path):
     found = problems(tmp_path, text)
     assert len(found) == 3
     assert "campaign_id: expected a positive integer" in found[0]
-    assert "kind: expected one of coupon, loyalty, referral, birthday, got 'points'" in found[1]
+    assert "kind: expected one of coupon, loyalty, referral" in found[1] and "got 'points'" in found[1]
     assert "'STOP' is a compliance word" in found[2]
 
 
 @pytest.mark.parametrize("field", ["application_id", "campaign_id", "external_campaign_id"])
 def test_coupon_campaign_needs_its_talon_one_ids(tmp_path, field):
     first_end = CAMPAIGNS.index('slug = "club"')
-    head = "\n".join(l for l in CAMPAIGNS[:first_end].splitlines() if not l.startswith(f"{field} ="))
+    head = "\n".join(line for line in CAMPAIGNS[:first_end].splitlines() if not line.startswith(f"{field} ="))
     [problem] = problems(tmp_path, head + "\n" + CAMPAIGNS[first_end:])
     assert f"[[campaigns]] #1 (spring).{field}: required for kind = 'coupon'" in problem
 
@@ -150,16 +133,47 @@ def test_coupon_campaign_needs_its_talon_one_ids(tmp_path, field):
 def test_bad_numbers_are_refused(tmp_path):
     text = CAMPAIGNS.replace('numbers = ["+15005550006"]', 'numbers = ["5005550006", "+1"]')
     found = problems(tmp_path, text)
-    # 10 digits without + is neither a short code (3-8 digits) nor E.164.
+    # 10 digits without + is neither a short code (5 or 6 digits) nor E.164.
     assert len(found) == 2
     assert "[program].numbers: '5005550006' is neither an E.164 number nor a short code" in found[0]
     assert "[program].numbers: '+1' is neither an E.164 number nor a short code" in found[1]
 
 
+
+@pytest.mark.parametrize("short_code", ["12345", "123456"])
+def test_a_us_short_code_has_five_or_six_digits(tmp_path, short_code):
+    text = CAMPAIGNS.replace('numbers = ["+15005550006"]', f'numbers = ["+15005550006", "{short_code}"]')
+    assert load_campaigns(write(tmp_path, text)).program.numbers == ("+15005550006", short_code)
+
+
+@pytest.mark.parametrize("number", ["5551234", "1234", "12345678"])
+def test_a_bare_number_of_another_length_is_not_taken_for_a_short_code(tmp_path, number):
+    text = CAMPAIGNS.replace('numbers = ["+15005550006"]', f'numbers = ["+15005550006", "{number}"]')
+    [problem] = problems(tmp_path, text)
+    line = line_of(text, "numbers =")
+    assert problem.startswith(f"{tmp_path / 'campaigns.toml'}:{line}: [program].numbers: '{number}' is neither")
+    assert "a US/CA short code has 5 or 6 digits" in problem
+
+
+def test_the_same_number_listed_twice_is_refused_in_program_and_campaign(tmp_path):
+    text = CAMPAIGNS.replace(
+        'numbers = ["+15005550006"]', 'numbers = ["+15005550006", "12345", "+1 500 555 0006"]'
+    ).replace('reply = "You have', 'numbers = ["12345", "12345"]\nreply = "You have')
+    found = problems(tmp_path, text)
+    assert found == [
+        f"{tmp_path / 'campaigns.toml'}:{line_of(text, 'numbers =')}: [program].numbers: '+1 500 555 0006' "
+        "(number 3 of the list) is the same number as number 1: list it once",
+        f"{tmp_path / 'campaigns.toml'}:{line_of(text, 'numbers =', 2)}: [[campaigns]] #2 (club).numbers: '12345' "
+        "(number 2 of the list) is the same number as number 1: list it once",
+    ]
+
+
 def test_identifier_template_is_checked(tmp_path):
-    ok = CAMPAIGNS.replace('external_campaign_id = "sms-spring"', 'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}:{phone}"')
+    ok = CAMPAIGNS.replace('external_campaign_id = "sms-spring"',
+                           'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}:{phone}"')
     assert load_campaigns(write(tmp_path, ok)).by_slug("spring").identifier_for("+15551234567") == "345:+15551234567"
-    bad = CAMPAIGNS.replace('external_campaign_id = "sms-spring"', 'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}"')
+    bad = CAMPAIGNS.replace('external_campaign_id = "sms-spring"',
+                            'external_campaign_id = "sms-spring"\nidentifier = "{campaign_id}"')
     assert "must contain {phone}" in problems(tmp_path, bad)[0]
 
 
@@ -208,3 +222,18 @@ def test_bot_check_prints_every_problem_and_fails(tmp_path):
     assert "(spring).reply: template does not render: 'coode' is undefined" in lines[0]
     assert "(club).kewords: unknown field 'kewords'" in lines[1]
     assert lines[2].endswith("2 problem(s)")
+
+
+def test_bot_check_names_each_bad_number_with_its_place(tmp_path):
+    text = CAMPAIGNS.replace('numbers = ["+15005550006"]', 'numbers = ["+15005550006", "5551234", "+15005550006"]')
+    path = write(tmp_path, text)
+    result = run_bot("check", str(path))
+    assert result.returncode == 1
+    line = line_of(text, "numbers =")
+    assert result.stderr.splitlines() == [
+        f"{path}:{line}: [program].numbers: '5551234' is neither an E.164 number nor a short code (a US/CA short "
+        "code has 5 or 6 digits; write any other number in E.164: + and the country code, e.g. +15005550006)",
+        f"{path}:{line}: [program].numbers: '+15005550006' (number 3 of the list) is the same number as number 1: "
+        "list it once",
+        f"{path}: 2 problem(s)",
+    ]

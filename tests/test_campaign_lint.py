@@ -12,9 +12,9 @@ from bot import create_app
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.keywords import one_edit_apart
-from tests.conftest import CAMPAIGNS, sign, twilio_form
+from tests.support.campaign_files import CAMPAIGNS, problems, write
 from tests.support.twiml import reply
-from tests.test_campaign_file import problems, write
+from tests.support.webhooks import sign, twilio_form
 
 SECOND_NUMBER = "+15005550007"
 
@@ -29,7 +29,8 @@ def line_of(text: str, needle: str) -> int:
     [
         ("spring", "sprint", True), ("spring", "sprng", True), ("spring", "springs", True),
         ("spring", "srping", True), ("spring", "spirng", True), ("points", "pionts", True),
-        ("spring", "spring", False), ("spring", "sprnig", True), ("spring", "psirng", False), ("spring", "string", True),
+        ("spring", "spring", False), ("spring", "sprnig", True), ("spring", "psirng", False),
+        ("spring", "string", True),
         ("spring", "strong", False), ("save", "saves", True), ("ab", "ba", True), ("abc", "cab", False),
         ("", "a", True), ("refer", "referral", False),
     ],
@@ -89,7 +90,8 @@ def test_compliance_words_are_refused_as_keywords(tmp_path, word):
 # -- per-number scoping
 
 SCOPED = CAMPAIGNS.replace('numbers = ["+15005550006"]', f'numbers = ["+15005550006", "{SECOND_NUMBER}"]').replace(
-    'slug = "friends"\nkeywords = ["REFER"]', 'slug = "friends"\nkeywords = ["REFER", "DEAL"]\nnumbers = ["+15005550006"]'
+    'slug = "friends"\nkeywords = ["REFER"]',
+    'slug = "friends"\nkeywords = ["REFER", "DEAL"]\nnumbers = ["+15005550006"]',
 ) + f"""
 [[campaigns]]
 slug = "downtown"
@@ -127,7 +129,8 @@ def test_scoped_collision_is_refused_naming_the_number(tmp_path):
 
 
 def test_scoped_number_must_be_a_program_number(tmp_path):
-    text = SCOPED.replace(f'numbers = ["{SECOND_NUMBER}"]\napplication_id', 'numbers = ["+15005550009"]\napplication_id')
+    text = SCOPED.replace(f'numbers = ["{SECOND_NUMBER}"]\napplication_id',
+                          'numbers = ["+15005550009"]\napplication_id')
     text = text.replace('"DEAL", "SPRINT"', '"DEAL"')
     [problem] = problems(tmp_path, text)
     assert "(downtown).numbers: +15005550009 is not one of [program].numbers" in problem
@@ -150,7 +153,9 @@ def test_the_webhook_serves_each_number_its_own_campaign(settings, talon, tmp_pa
 
 
 def run_check(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "check", str(path)], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check", str(path)], capture_output=True, text=True, timeout=60
+    )
 
 
 LONG_REPLY = "Your Acme code: {{ code }}. " + "Show it at the till, any day of the week. " * 4
@@ -166,7 +171,9 @@ def test_bot_check_warns_about_replies_over_the_segment_budget(tmp_path):
     assert result.returncode == 0, result.stderr
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 2
-    assert warnings[0].startswith(f"warning: {path}:{line_of(text, 'any day of the week')}: [[campaigns]] #1 (spring).reply: ")
+    assert warnings[0].startswith(
+        f"warning: {path}:{line_of(text, 'any day of the week')}: [[campaigns]] #1 (spring).reply: "
+    )
     assert "reply needs 2 segment(s), GSM-7, 196 septets with sample values, over the budget of 1" in warnings[0]
     assert warnings[1].startswith(f"warning: {path}:{line_of(text, '🎉')}: [[campaigns]] #3 (friends).reply: ")
     assert "2 segment(s), UCS-2" in warnings[1]
@@ -176,7 +183,8 @@ def test_bot_check_warns_about_replies_over_the_segment_budget(tmp_path):
 def test_default_budget_is_two_segments(tmp_path):
     three = "Your Acme code: {{ code }}. " + "x" * 300
     two = "Your Acme code: {{ code }}. " + "x" * 200
-    assert load_campaigns(write(tmp_path, CAMPAIGNS.replace("Your Acme code: {{ code }}. Show it at the till.", two))).warnings == ()
+    fits = CAMPAIGNS.replace("Your Acme code: {{ code }}. Show it at the till.", two)
+    assert load_campaigns(write(tmp_path, fits)).warnings == ()
     book = load_campaigns(write(tmp_path, CAMPAIGNS.replace("Your Acme code: {{ code }}. Show it at the till.", three)))
     [warning] = book.warnings
     assert "(spring).reply" in str(warning) and "3 segment(s)" in str(warning)
@@ -204,7 +212,8 @@ def test_start_up_logs_the_warnings_and_serves(settings, talon, tmp_path, caplog
     "setting,message",
     [("max_segments = 0", "max_segments: expected a whole number of at least 1, got 0"),
      ('consent_retention_days = "5y"', "consent_retention_days: expected a whole number of at least 1, got '5y'"),
-     ('opt_out_confirmation = "sometimes"', "opt_out_confirmation: expected one of auto, always, never, got 'sometimes'"),
+     ('opt_out_confirmation = "sometimes"',
+      "opt_out_confirmation: expected one of auto, always, never, got 'sometimes'"),
      ('near_miss_reply = "Did you mean {{ kw }}?"', "near_miss_reply: template does not render: 'kw' is undefined")],
 )
 def test_bad_program_settings_are_refused(tmp_path, setting, message):

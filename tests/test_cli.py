@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-from tests.conftest import DEPLOYMENT
+from tests.support.bot_process import clean_environ
+from tests.support.webhooks import DEPLOYMENT
 
 
 def bot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+    clean = clean_environ()
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot.cli", *args], env={**clean, **(env or {})}, capture_output=True, text=True,
+        timeout=60,
     )
 
 

@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -14,9 +13,11 @@ import pytest
 
 from bot.compliance import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from bot.phone import hash_sender
-from tests.conftest import CAMPAIGNS, DEPLOYMENT
+from tests.support.bot_process import clean_environ
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
 from tests.support.twiml import reply
+from tests.support.webhooks import DEPLOYMENT
 
 SENDER = "+15551234567"
 SHORT_CODE = "12345"
@@ -160,11 +161,12 @@ def test_opt_out_type_help_sends_nothing(text, talon, to):
 
 @pytest.mark.parametrize(
     "setting,to,expected",
-    [("always", "+15005550006", OPT_OUT_CONFIRMATION), ("never", SHORT_CODE, None), ("auto", SHORT_CODE, OPT_OUT_CONFIRMATION)],
+    [("always", "+15005550006", OPT_OUT_CONFIRMATION), ("never", SHORT_CODE, None),
+     ("auto", SHORT_CODE, OPT_OUT_CONFIRMATION)],
 )
 def test_who_confirms_is_configurable(tmp_path, settings, talon, setting, to, expected):
     from bot import create_app
-    from tests.conftest import sign, twilio_form
+    from tests.support.webhooks import sign, twilio_form
 
     path = tmp_path / "confirm.toml"
     path.write_text(WITH_SHORT_CODE.replace("[program]", f'[program]\nopt_out_confirmation = "{setting}"', 1))
@@ -217,7 +219,9 @@ def test_consent_events_older_than_the_retention_are_dropped(tmp_path, settings,
     services = Services.build(settings.__class__(**{**settings.__dict__, "campaigns_file": path}))
     clock = Clock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     services.conversation.clock = clock
-    handle = lambda body, n: services.conversation.handle(InboundMessage(f"SM{n:032d}", SENDER, "+15005550006", body))
+
+    def handle(body, n):
+        return services.conversation.handle(InboundMessage(f"SM{n:032d}", SENDER, "+15005550006", body))
 
     handle("SAVE", 1)
     handle("STOP", 2)
@@ -249,8 +253,10 @@ def test_logs_carry_the_number_hash_never_the_number(text, talon, caplog):
 # -- bot consent export
 
 
-def run_export(redis_url: str, prefix: str, campaigns_file, *args: str, cluster: bool = False) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+def run_export(
+    redis_url: str, prefix: str, campaigns_file, *args: str, cluster: bool = False
+) -> subprocess.CompletedProcess:
+    clean = clean_environ()
     env = {
         **clean, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, "TWILIO_AUTH_TOKEN": "t",
         "REDIS_CLUSTER": "true" if cluster else "false",
@@ -258,7 +264,8 @@ def run_export(redis_url: str, prefix: str, campaigns_file, *args: str, cluster:
         "TALON_API_KEY": "k", "TALON_DEPLOYMENT": DEPLOYMENT,
     }
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "consent", "export", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot.cli", "consent", "export", *args], env=env, capture_output=True, text=True,
+        timeout=60,
     )
 
 
@@ -300,7 +307,9 @@ def test_consent_export_can_leave_the_numbers_out(text, talon, settings, campaig
 
 
 def test_consent_export_to_an_unwritable_place_fails_cleanly(settings, campaigns_file, redis_url, tmp_path):
-    result = run_export(redis_url, settings.redis_key_prefix, campaigns_file, "--output", str(tmp_path / "no" / "x.csv"))
+    result = run_export(
+        redis_url, settings.redis_key_prefix, campaigns_file, "--output", str(tmp_path / "no" / "x.csv")
+    )
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"bot: cannot write {tmp_path / 'no' / 'x.csv'}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from bot.config import EXAMPLE_CAMPAIGNS_FILE, Settings
 from bot.errors import ConfigError
+from tests.support.bot_process import clean_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,9 +88,10 @@ def test_bad_configuration_names_the_variable(env, variable):
 
 
 def _start_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+    clean = clean_environ()
     return subprocess.run(
-        [sys.executable, "-c", "import wsgi"], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", "import wsgi"], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True,
+        timeout=60,
     )
 
 
@@ -108,5 +109,5 @@ def test_start_up_stops_with_one_line_on_a_broken_campaign_file(tmp_path):
     bad.write_text(EXAMPLE_CAMPAIGNS_FILE.read_text().replace('slug = "club"', 'slug = "Club Points"'))
     result = _start_wsgi({"CAMPAIGNS_FILE": str(bad)})
     assert result.returncode == 2
-    [line] = [l for l in result.stderr.splitlines() if l.startswith("bot:")]
+    [line] = [err for err in result.stderr.splitlines() if err.startswith("bot:")]
     assert f"{bad}:" in line and "(Club Points).slug: expected a URL-safe slug" in line

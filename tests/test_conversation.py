@@ -13,8 +13,9 @@ from bot.results import Funnel
 from bot.sandbox import SandboxIssuer
 from bot.store import connect
 from bot.upstream import UpstreamGuard
-from tests.conftest import CAMPAIGNS, SHOP_NUMBER
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
+from tests.support.webhooks import SHOP_NUMBER
 
 SENDER = "+15551234567"
 IN_MARCH = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)

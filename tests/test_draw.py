@@ -58,7 +58,9 @@ def test_commitment_hashes_the_canonical_list_and_the_seed_bytes():
     canonical = "".join(f"{e}\n" for e in sorted(entries)).encode()
     assert commitment.entries_sha256 == hashlib.sha256(canonical).hexdigest()
     assert commitment.seed_sha256 == hashlib.sha256(bytes.fromhex(SEED)).hexdigest()
-    assert (commitment.entry_count, commitment.campaign, commitment.committed_at) == (40, CAMPAIGN, "2025-06-01T12:00:00Z")
+    assert (commitment.entry_count, commitment.campaign, commitment.committed_at) == (
+        40, CAMPAIGN, "2025-06-01T12:00:00Z"
+    )
     assert seed == SEED
 
 

@@ -10,15 +10,15 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot import Settings, create_app
 from bot.services import Services
-from tests.conftest import CAMPAIGNS, new_sid, sign, twilio_form
-from tests.support.bot_process import BotProcess
+from tests.support.bot_process import BotProcess, env_of
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.redis_server import RedisServer
 from tests.support.twiml import reply
+from tests.support.webhooks import new_sid, send_signed, sign, twilio_form, twiml_message
 
 COUPON = "/customer_engagement/coupon"
 CODE_REPLY = "Your Acme code: {}. Show it at the till."
@@ -46,43 +46,6 @@ def make_app(settings: Settings, campaigns: str | None = None, tmp_path: Path | 
 def post(client, body: str, sender: str = "+15551234567", sid: str | None = None):
     form = twilio_form(body, sender=sender, sid=sid)
     return client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
-
-
-def env_of(settings: Settings, campaigns_file: Path) -> dict[str, str]:
-    env = {
-        "REDIS_URL": settings.redis_url,
-        "REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
-        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "TALON_API_KEY": settings.talon_api_key,
-        "TALON_DEPLOYMENT": settings.talon_deployment,
-        "TALON_BASE_URL": settings.talon_base_url,
-        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
-        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
-        "TWILIO_API_URL": settings.twilio_api_url,
-        "WEBHOOK_BUDGET_S": str(settings.webhook_budget_s),
-        "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
-        "PUBLIC_BASE_URL": settings.public_base_url,
-        "BOT_SECRET": settings.bot_secret,
-        "CAMPAIGNS_FILE": str(campaigns_file),
-    }
-    return env
-
-
-def send_signed(url: str, body: str, sender: str) -> httpx.Response:
-    form = twilio_form(body, sender=sender)
-    return httpx.post(url + "/sms", data=form, headers={"X-Twilio-Signature": sign(form)}, timeout=30)
-
-
-def twiml_message(response: httpx.Response) -> str | None:
-    import xml.etree.ElementTree as ET
-
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/xml")
-    root = ET.fromstring(response.content)
-    assert root.tag == "Response"
-    texts = [m.text for m in root.findall("Message")]
-    assert len(texts) <= 1
-    return texts[0] if texts else None
 
 
 # -- replayed deliveries

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.gunicorn import Gunicorn
-from tests.test_logs import hidden_parts
+from tests.support.numbers import hidden_parts
+from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 
 @pytest.fixture
@@ -57,7 +57,8 @@ def issued(server: Gunicorn) -> float:
     text = httpx.get(server.url + "/metrics", timeout=10).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "kcb_texts_total" and sample.labels == {"channel": "sms", "campaign": "spring", "outcome": "issued"}:
+            if sample.name == "kcb_texts_total" \
+                    and sample.labels == {"channel": "sms", "campaign": "spring", "outcome": "issued"}:
                 return sample.value
     return 0.0
 
@@ -114,7 +115,9 @@ def test_procfile_web_line_runs_as_written_on_loopback(tmp_path):
     from tests.support.gunicorn import procfile_web_args
 
     procfile = tmp_path / "Procfile"
-    procfile.write_text("web: gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers ${WEB_CONCURRENCY:-2} --threads 4\nworker: bot worker\n")
+    procfile.write_text(
+        "web: gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers ${WEB_CONCURRENCY:-2} --threads 4\nworker: bot worker\n"
+    )
     args = procfile_web_args(8123, procfile)
     assert args[1:3] == ["-m", "gunicorn"]
     assert args[3:] == ["wsgi:app", "--bind", "127.0.0.1:8123", "--workers", "2", "--threads", "4"]

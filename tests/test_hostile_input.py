@@ -10,7 +10,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bot import create_app
-from tests.conftest import sign, twilio_form
+from tests.support.webhooks import sign, twilio_form
 
 REQUIRED = ("MessageSid", "AccountSid", "From", "To", "Body")
 # Any text, including control characters, lone surrogates are not sendable in a form.
@@ -86,7 +86,7 @@ def test_repeated_fields_are_signed_and_accepted(client):
     form.add("MediaUrl0", "https://example.com/b.png")
     from twilio.request_validator import RequestValidator
 
-    from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+    from tests.support.webhooks import AUTH_TOKEN, PUBLIC_BASE_URL
 
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE_URL + "/sms", form)
     response = client.post("/sms", data=form, headers={"X-Twilio-Signature": signature})

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import CAMPAIGNS
+from tests.support.campaign_files import CAMPAIGNS
 from tests.support.clock import Clock
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
@@ -158,7 +158,8 @@ def test_default_window_replies_differ(text, talon, clock):
 
 
 LOYALTY_WINDOWED = CAMPAIGNS.replace(
-    'kind = "loyalty"', 'kind = "loyalty"\nends_at = 2026-03-01T00:00:00+01:00\nended_reply = "Points by SMS have ended."'
+    'kind = "loyalty"',
+    'kind = "loyalty"\nends_at = 2026-03-01T00:00:00+01:00\nended_reply = "Points by SMS have ended."',
 )
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
-from tests.conftest import CAMPAIGNS
-from tests.test_campaign_file import line_of, problems
+from tests.support.campaign_files import CAMPAIGNS, line_of, problems
 
 # -- normalize
 
@@ -29,7 +28,8 @@ def test_accents_of_latin_letters_are_folded(a, b):
     [
         ("नमस्ते", "नमसत"),  # Devanagari: the virama and vowel sign are the spelling
         ("खाना", "खन"),
-        ("שָׁלוֹם", "שלום"),  # Hebrew points too: the rule folds Latin letters only, so write the keyword as customers type it
+        # Hebrew points too: the rule folds Latin letters only, so write the keyword as customers type it
+        ("שָׁלוֹם", "שלום"),
     ],
 )
 def test_marks_of_other_scripts_survive(word, stripped):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 import time
@@ -13,12 +12,12 @@ import pytest
 from bot import create_app
 from bot.landing import csrf_token, sms_link
 from bot.services import services_of
-from tests.conftest import ACCOUNT_SID, sign, twilio_form
+from tests.support.bot_process import clean_environ
+from tests.support.browser import ANDROID, IPHONE
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.twilio_stub import twilio_error
+from tests.support.webhooks import ACCOUNT_SID, sign, twilio_form
 
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Mobile Safari/537.36"
 CUSTOMER = "+14155550100"
 
 
@@ -74,7 +73,9 @@ def test_a_scan_is_counted_once_per_visitor_a_day_and_the_page_is_not_cached(qr_
 ])
 def test_crawlers_and_link_previews_are_not_counted(qr_app, qr_client, user_agent):
     headers = {"User-Agent": user_agent} if user_agent is not None else {}
-    response = qr_client.get("/q/spring-main-street", headers=headers, environ_base={"HTTP_USER_AGENT": user_agent or ""})
+    response = qr_client.get(
+        "/q/spring-main-street", headers=headers, environ_base={"HTTP_USER_AGENT": user_agent or ""}
+    )
     assert response.status_code == 200  # a preview still gets the page
     assert stats(qr_app) == {}
 
@@ -245,7 +246,8 @@ def test_the_form_is_not_offered_without_twilio_credentials(settings, tmp_path):
 ])
 def test_a_closed_campaign_says_so_and_offers_no_form(settings, tmp_path, window, notice):
     path = tmp_path / "posters.toml"
-    path.write_text(WITH_POSTERS.replace('external_campaign_id = "sms-spring"\n', f'external_campaign_id = "sms-spring"\n{window}\n'))
+    path.write_text(WITH_POSTERS.replace('external_campaign_id = "sms-spring"\n',
+                                         f'external_campaign_id = "sms-spring"\n{window}\n'))
     app = create_app(dataclasses.replace(settings, campaigns_file=path))
     page = app.test_client().get("/q/spring", headers={"User-Agent": IPHONE}).get_data(as_text=True)
     assert notice in page and "text-me" not in page
@@ -258,10 +260,12 @@ def test_bot_scans_prints_the_summary(qr_app, qr_client, redis_url, talon):
     qr_client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})
     services_of(qr_app).conversation.funnel.flush()  # the text's count, before another process reads it
     settings = services_of(qr_app).settings
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+    clean = clean_environ()
     env = {**clean, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix, "TWILIO_AUTH_TOKEN": "t",
            "BOT_SECRET": "s", "CAMPAIGNS_FILE": str(settings.campaigns_file)}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "scans"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "scans"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["campaign", "poster", "scans", "unique", "texts"]

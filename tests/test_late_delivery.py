@@ -9,12 +9,11 @@ import pytest
 
 from bot import create_app
 from bot.store import connect
-from tests.conftest import SHOP_NUMBER, sign, twilio_form
-from tests.support.bot_process import BotProcess, WorkerProcess, wait_until
+from tests.support.bot_process import BotProcess, WorkerProcess, env_of, wait_until
 from tests.support.talon_stub import error_body
 from tests.support.twilio_stub import twilio_error
 from tests.support.twiml import reply
-from tests.test_guarantees import env_of, send_signed, twiml_message
+from tests.support.webhooks import SHOP_NUMBER, send_signed, sign, twilio_form, twiml_message
 
 COUPON = "/customer_engagement/coupon"
 PENDING = "Acme Rewards: your code is on its way and will arrive by text shortly."

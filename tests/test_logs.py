@@ -10,8 +10,9 @@ import pytest
 
 from bot.logs import JsonFormatter
 from bot.phone import hash_sender
-from tests.conftest import sign, twilio_form
+from tests.support.numbers import hidden_parts
 from tests.support.talon_stub import error_body
+from tests.support.webhooks import sign, twilio_form
 
 
 @pytest.fixture
@@ -72,12 +73,6 @@ def test_a_text_without_upstream_call_has_no_upstream_time(text, talon, log_line
 SENDERS = ["+15557654321", "+447700900987", "+14155238886", "+33612345678"]
 
 
-def hidden_parts(number: str) -> list[str]:
-    """The forms a number could leak in: clear, without '+', URL-encoded, and the digits a mask hides."""
-    digits = number[1:]
-    return [number, digits, "%2B" + digits, number[3:-2]]
-
-
 def test_no_phone_number_in_any_log_line(client, text, talon, log_lines):
     a, b, c, d = SENDERS
     text("SAVE", sender=a)
@@ -100,7 +95,9 @@ def test_no_phone_number_in_any_log_line(client, text, talon, log_lines):
 
     lines = log_lines()
     outcomes = {e["outcome"] for e in text_lines(lines)}
-    assert {"issued", "repeat", "unknown", "help", "opt_out", "opted_out", "opt_in", "upstream_error", "limited"} <= outcomes
+    assert {
+        "issued", "repeat", "unknown", "help", "opt_out", "opted_out", "opt_in", "upstream_error", "limited"
+    } <= outcomes
     assert any("X-Twilio-Signature" in line for line in lines)
     assert any(json.loads(line)["level"] == "debug" for line in lines)
     for line in lines:

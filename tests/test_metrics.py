@@ -6,10 +6,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot import create_app
 from bot.services import services_of
-from tests.conftest import sign, twilio_form
 from tests.support.redis_server import free_port
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
+from tests.support.webhooks import sign, twilio_form
 
 FALLBACK = "Sorry, we don't know that word. Text HELP for help."
 

@@ -3,6 +3,7 @@ the planner, the send engine's rules (quiet hours, opt-outs, consent, exactly on
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -10,27 +11,13 @@ import pytest
 from bot.planner import BirthdayPlanner
 from bot.sending import Outbound, SendPolicy
 from bot.store import AudienceRecord
-from tests.conftest import CAMPAIGNS, SHOP_NUMBER
+from tests.support.campaign_files import WITH_BIRTHDAYS
 from tests.support.clock import Clock
 from tests.support.talon_stub import error_body
 from tests.support.twilio_stub import twilio_error
+from tests.support.webhooks import SHOP_NUMBER
 
 COUPON = "/customer_engagement/coupon"
-BIRTHDAY_CAMPAIGN = """
-[[campaigns]]
-slug = "bday"
-keywords = ["BDAY"]
-kind = "birthday"
-application_id = 12
-campaign_id = 350
-external_campaign_id = "sms-bday"
-reply = "Happy birthday from Acme! Your gift: {{ code }}"
-"""
-WITH_BIRTHDAYS = CAMPAIGNS.replace(
-    'terms_url = "https://example.com/sms-terms"\n',
-    'terms_url = "https://example.com/sms-terms"\nsend_rate = 100\n',
-) + BIRTHDAY_CAMPAIGN
-
 NEW_YORK = "+12125550101"   # a Manhattan number: America/New_York by its area code
 BERLIN = "+4915112345678"
 TOKYO = "+819012345678"
@@ -297,9 +284,9 @@ def test_the_results_page_shows_the_birthday_row(settings, clock, twilio, talon,
 
     from bot import create_app
     from bot.services import services_of
-    from tests.test_results import LOGIN, PASSWORD
 
-    app = create_app(dataclasses.replace(settings, marketer_password=PASSWORD))
+    password = "correct horse battery staple"
+    app = create_app(dataclasses.replace(settings, marketer_password=password))
     services = services_of(app)
     engine = services.send_engine(clock=clock, policy=SendPolicy(max_hold_s=0))
     planner = services.birthday_planner(engine)
@@ -311,7 +298,8 @@ def test_the_results_page_shows_the_birthday_row(settings, clock, twilio, talon,
     drain(engine)
     assert services.store.outbound_counts("bday") == {
         "planned": 2, "sent": 1, "quiet_hours": 0, "opted_out": 1, "no_consent": 0, "upstream": 0, "failed": 0}
-    page = app.test_client().get("/marketer/results", headers=LOGIN).get_data(as_text=True)
+    login = {"Authorization": "Basic " + base64.b64encode(f"marketer:{password}".encode()).decode()}
+    page = app.test_client().get("/marketer/results", headers=login).get_data(as_text=True)
     row = page[page.index('<tr data-campaign="bday">'):].split("</tr>")[0]
     for column, value in (("planned", 2), ("sent", 1), ("opted_out", 1), ("failed", 0)):
         assert f'<td data-column="{column}">{value}</td>' in row

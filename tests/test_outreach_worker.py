@@ -9,10 +9,9 @@ import pytest
 
 from bot.sending import Outbound
 from bot.store import AudienceRecord
-from tests.conftest import SHOP_NUMBER
-from tests.support.bot_process import WorkerProcess, wait_until
-from tests.test_guarantees import env_of
-from tests.test_outreach import WITH_BIRTHDAYS
+from tests.support.bot_process import WorkerProcess, env_of, wait_until
+from tests.support.campaign_files import WITH_BIRTHDAYS
+from tests.support.webhooks import SHOP_NUMBER
 
 NUMBERS = ("+12125550101", "+12125550102", "+12125550103")
 

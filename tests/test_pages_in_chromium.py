@@ -6,25 +6,15 @@ import dataclasses
 import time
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import sync_playwright
 
 from bot import create_app
 from bot.services import services_of
-from tests.support.browser import LiveServer, launch
+from tests.support.browser import ANDROID, IPHONE, LiveServer, denied
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.decoders import raster, zxing
-from tests.test_landing import ANDROID, CUSTOMER, IPHONE
 
+CUSTOMER = "+14155550100"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -87,15 +77,6 @@ def test_the_form_shows_errors_then_texts_the_code_without_showing_it(browser, l
     context.close()
 
 
-def denied(context, url: str) -> bool:
-    """Chromium shows the 401, or gives up on a 401 it cannot answer (ERR_INVALID_AUTH_CREDENTIALS)."""
-    try:
-        response = context.new_page().goto(url)
-    except PlaywrightError as exc:
-        return "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
-    return response.status == 401 and response.headers["www-authenticate"].startswith("Basic")
-
-
 def test_the_marketer_page_needs_the_password(browser, live):
     for credentials in ({}, {"http_credentials": {"username": "marketer", "password": "nope"}}):
         context = browser.new_context(**credentials)
@@ -105,7 +86,9 @@ def test_the_marketer_page_needs_the_password(browser, live):
 
 
 def test_the_marketer_previews_and_downloads_a_poster(browser, live):
-    context = browser.new_context(http_credentials={"username": "marketer", "password": PASSWORD}, accept_downloads=True)
+    context = browser.new_context(
+        http_credentials={"username": "marketer", "password": PASSWORD}, accept_downloads=True
+    )
     page = context.new_page()
     assert page.goto(live.url + "/marketer/").status == 200
     page.select_option("#slug", "spring-harbour")
@@ -161,7 +144,8 @@ def test_a_tracked_poster_scanned_opens_the_landing_page_and_counts(browser, set
         app = server.server.app
         book = services_of(app).book
         options = PosterOptions(mode="tracked")
-        png = render(layout(poster_content(book, "spring-harbour", options, public_base_url=server.url), options), "png", dpi=100)
+        content = poster_content(book, "spring-harbour", options, public_base_url=server.url)
+        png = render(layout(content, options), "png", dpi=100)
         scanned = zxing(raster(png, "png")).text
         assert scanned == server.url + "/q/spring-harbour"
         context = browser.new_context(user_agent=IPHONE)

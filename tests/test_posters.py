@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,10 @@ from bot.posters import (
     poster_content,
     render,
 )
-from tests.conftest import CAMPAIGNS, PUBLIC_BASE_URL
-from tests.support.campaign_files import WITH_POSTERS
+from tests.support.campaign_files import CAMPAIGNS, WITH_POSTERS
+from tests.support.cli import run_bot as bot
 from tests.support.decoders import raster, zbar, zxing
+from tests.support.webhooks import PUBLIC_BASE_URL
 
 DIRECT = "SMSTO:+15005550006:SAVE"
 
@@ -188,19 +187,15 @@ colour = "red"
     assert any(".colour: unknown field 'colour'" in p for p in problems)
 
 
-def bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_", "PUBLIC_"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_cli_writes_each_format_by_suffix(tmp_path):
     campaigns = tmp_path / "campaigns.toml"
     campaigns.write_text(WITH_POSTERS)
     env = {"CAMPAIGNS_FILE": str(campaigns), "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
     for fmt in ("pdf", "svg", "png"):
         out = tmp_path / f"poster.{fmt}"
-        result = bot("poster", "spring-harbour", "--output", str(out), "--mode", "tracked", "--paper", "Letter", env=env)
+        result = bot(
+            "poster", "spring-harbour", "--output", str(out), "--mode", "tracked", "--paper", "Letter", env=env
+        )
         assert result.returncode == 0, result.stderr
         assert zxing(raster(out.read_bytes(), fmt)).text == PUBLIC_BASE_URL + "/q/spring-harbour"
     assert out.read_bytes().startswith(b"\x89PNG")
@@ -223,3 +218,46 @@ def test_the_shipped_example_file_makes_a_poster(tmp_path):
     result = bot("poster", "spring", "-o", str(out), env={})
     assert result.returncode == 0, result.stderr
     assert zxing(raster(out.read_bytes(), "png")).text == DIRECT
+
+
+def pdffonts(pdf: Path) -> list[dict[str, str]]:
+    """Poppler's `pdffonts` table (installed by `make test`): one row per font the PDF references."""
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True, timeout=60).stdout
+    header, rule, *rows = out.splitlines()
+    widths = [len(column) for column in rule.split(" ")]
+
+    def cells(line: str) -> list[str]:  # the columns are as wide as the rule's dashes
+        starts = [sum(widths[:n]) + n for n in range(len(widths))]
+        return [line[start:start + width].strip() for start, width in zip(starts, widths, strict=True)]
+
+    names = cells(header)
+    return [dict(zip(names, cells(row), strict=True)) for row in rows]
+
+
+def test_the_pdf_embeds_every_font_it_uses(book, tmp_path):
+    data, _ = make(book, "spring-main-street", "pdf")
+    pdf = tmp_path / "poster.pdf"
+    pdf.write_bytes(data)
+    fonts = pdffonts(pdf)
+    assert sorted(f["name"].split("+")[-1] for f in fonts) == ["BitstreamVeraSans-Bold", "BitstreamVeraSans-Roman"]
+    assert all(f["emb"] == "yes" for f in fonts), fonts
+
+
+def test_cli_reports_a_campaign_with_a_declared_ref_as_the_campaign_it_is(tmp_path):
+    campaigns = tmp_path / "campaigns.toml"
+    campaigns.write_text(WITH_POSTERS)
+    env = {"CAMPAIGNS_FILE": str(campaigns)}
+    by_ref = bot("poster", "spring", "--ref", "P7", "-o", str(tmp_path / "p7.svg"), env=env)
+    assert by_ref.returncode == 0, by_ref.stderr
+    assert by_ref.stdout.startswith(f"{tmp_path / 'p7.svg'}: SVG poster, campaign spring with ref P7, A4, direct;")
+    assert "spring-main-street" not in by_ref.stdout
+    assert by_ref.stderr == (
+        "note: ref P7 is poster spring-main-street's: this poster carries its headline, "
+        "and texts carrying the ref are counted for spring-main-street\n"
+    )
+    by_name = bot("poster", "spring-main-street", "-o", str(tmp_path / "p7.svg"), env=env)
+    assert "SVG poster, declared poster spring-main-street (campaign spring, ref P7), A4, direct;" in by_name.stdout
+    assert by_name.stderr == ""
+    unlisted = bot("poster", "spring", "--ref", "Q9", "-o", str(tmp_path / "q9.svg"), env=env)
+    assert "SVG poster, campaign spring with ref Q9, A4, direct;" in unlisted.stdout
+    assert "ref Q9 is not declared in [[posters]]" in unlisted.stderr

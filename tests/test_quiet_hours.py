@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -18,7 +18,6 @@ from bot.quiet_hours import (
     zones_for,
 )
 
-UTC = timezone.utc
 HOURS = AllowedHours()
 
 

@@ -13,20 +13,17 @@ from html.parser import HTMLParser
 
 import pytest
 import redis
-from playwright.sync_api import sync_playwright
 
 from bot.conversation import InboundMessage
 from bot.results import COLUMNS, flush_all
 from bot.services import services_of
 from bot.store import FUNNEL_RETENTION_DAYS, funnel_hour
-from tests.conftest import SHOP_NUMBER, sign, twilio_form
 from tests.support.bot_process import wait_until
-from tests.support.browser import LiveServer, launch
+from tests.support.browser import ANDROID, IPHONE, LiveServer, denied
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.clock import Clock
 from tests.support.talon_stub import error_body
-from tests.test_landing import ANDROID, IPHONE
-from tests.test_pages_in_chromium import denied
+from tests.support.webhooks import SHOP_NUMBER, sign, twilio_form
 
 PASSWORD = "correct horse battery staple"
 LOGIN = {"Authorization": "Basic " + base64.b64encode(f"marketer:{PASSWORD}".encode()).decode()}
@@ -132,7 +129,8 @@ class Traffic:
         def at(**by_hour: dict[str, int]) -> dict[str, list[int]]:
             series = {column: [0] * points for column in COLUMNS}
             for name, values in by_hour.items():
-                hour = {"two_ago": self.now_hour - dt.timedelta(hours=2), "one_ago": self.now_hour - dt.timedelta(hours=1),
+                hour = {"two_ago": self.now_hour - dt.timedelta(hours=2),
+                        "one_ago": self.now_hour - dt.timedelta(hours=1),
                         "now": self.now_hour, "scans": self.scan_hour}[name]
                 index = int((hour - start) / dt.timedelta(hours=1))
                 for column, value in values.items():
@@ -140,9 +138,11 @@ class Traffic:
             return series
 
         return {
-            ("spring", ""): at(two_ago=dict(texts=3, issued=2, repeats=1), one_ago=dict(texts=8, issued=2, repeats=4, limited=2),
+            ("spring", ""): at(two_ago=dict(texts=3, issued=2, repeats=1),
+                               one_ago=dict(texts=8, issued=2, repeats=4, limited=2),
                                now=dict(texts=1, errors=1), scans=dict(scans=4, unique_scans=3)),
-            ("spring", "spring-main-street"): at(two_ago=dict(texts=2, issued=1, repeats=1), scans=dict(scans=3, unique_scans=2)),
+            ("spring", "spring-main-street"): at(two_ago=dict(texts=2, issued=1, repeats=1),
+                                                 scans=dict(scans=3, unique_scans=2)),
             ("friends", ""): at(now=dict(texts=2, issued=1, pending=1)),
         }
 
@@ -213,12 +213,16 @@ def test_the_page_and_the_csv_show_exactly_the_scripted_traffic(client, traffic)
     expected = traffic.expected_series(start, 24)
     charted = ("scans", "texts", "issued", "repeats", "limited", "errors")
     assert table.series["spring"] == {c: expected[("spring", "")][c] for c in charted}
-    assert table.series["spring.spring-main-street"] == {c: expected[("spring", "spring-main-street")][c] for c in charted}
+    assert table.series["spring.spring-main-street"] == {
+        c: expected[("spring", "spring-main-street")][c] for c in charted
+    }
     by_step = list(csv.DictReader(io.StringIO(
         client.get("/marketer/results.csv?period=24h&by_step=1", headers=LOGIN).get_data(as_text=True))))
     for (campaign, poster), series in expected.items():
         lines = [r for r in by_step if r["campaign"] == campaign and r["poster"] == poster]
-        assert [r["start"] for r in lines] == [(start + dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:%MZ") for i in range(24)]
+        assert [r["start"] for r in lines] == [
+            (start + dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:%MZ") for i in range(24)
+        ]
         assert {c: [int(r[c]) for r in lines] for c in COLUMNS} == series
 
 
@@ -355,15 +359,9 @@ def test_a_failing_stats_write_never_fails_a_text(app, settings, redis_url, capl
 # -- in a real headless Chromium
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
 ROWS_JS = """rows => rows.map(r => [r.className, r.dataset.campaign, r.dataset.poster,
-  Object.fromEntries([...r.querySelectorAll('td[data-column]')].map(td => [td.dataset.column, Number(td.textContent)]))])"""
+  Object.fromEntries([...r.querySelectorAll('td[data-column]')].map(
+    td => [td.dataset.column, Number(td.textContent)]))])"""
 
 
 def test_the_results_page_in_chromium(browser, app, traffic, tmp_path):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 
 import pytest
 
-from tests.conftest import DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
+from tests.support.webhooks import AUTH_TOKEN, DEPLOYMENT, PUBLIC_BASE_URL, sign, twilio_form
 
 COUPON = "/customer_engagement/coupon"
 
@@ -44,7 +45,8 @@ def test_dry_run_sends_the_header(settings, talon):
 
 @pytest.mark.parametrize(
     "body",
-    ["save", " Save! ", "SAVE.", "ＳＡＶＥ", "S A V E", "s-a-v-e", "spring", "Spring!!", "SAVE P7", "save please", "\tSAVE\n"],
+    ["save", " Save! ", "SAVE.", "ＳＡＶＥ", "S A V E", "s-a-v-e", "spring", "Spring!!", "SAVE P7", "save please",
+     "\tSAVE\n"],
 )
 def test_keyword_variants_match(text, talon, body):
     assert reply(text(body)) == "Your Acme code: T1-00001. Show it at the till."
@@ -107,6 +109,23 @@ def test_tampered_body_is_refused(client, talon):
     signature = sign(form)
     form["From"] = "+15550000000"
     assert client.post("/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 403
+
+
+
+def test_a_refused_signature_logs_the_url_checked_and_the_usual_cause(client, caplog):
+    form = twilio_form("SAVE")
+    with caplog.at_level(logging.WARNING, logger="bot.sms"):
+        response = client.post(
+            "/sms?From=%2B15551234567", data=form, headers={"X-Twilio-Signature": sign(form, url="http://localhost/sms")}
+        )
+        missing = client.post("/sms", data=form)
+    assert response.status_code == missing.status_code == 403
+    bad, absent = (r.getMessage() for r in caplog.records)
+    assert bad.startswith("POST /sms: bad X-Twilio-Signature from 127.0.0.1, checked against https://bot.example.com/sms;")
+    assert "PUBLIC_BASE_URL (https://bot.example.com) differs from the webhook URL configured in Twilio" in bad
+    assert absent.startswith("POST /sms: missing X-Twilio-Signature")
+    for message in (bad, absent):  # no query values (they could carry numbers), no secret
+        assert "1555" not in message and AUTH_TOKEN not in message
 
 
 def test_signature_is_checked_against_the_public_url_not_the_internal_one(client):

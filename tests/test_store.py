@@ -99,7 +99,9 @@ def test_finish_argv_is_built_in_the_order_the_script_names_it():
 def test_the_sender_limit_allows_the_burst_then_one_notice(store):
     limit = RateLimit(rate=1, per_seconds=HOUR, burst=2)
     decisions = [store.begin(sid(), SENDER, check_optout=True, limit=limit) for _ in range(4)]
-    assert [(d.status, d.notice) for d in decisions] == [("ok", False), ("ok", False), ("limited", True), ("limited", False)]
+    assert [(d.status, d.notice) for d in decisions] == [
+        ("ok", False), ("ok", False), ("limited", True), ("limited", False)
+    ]
 
 
 def test_a_bucket_allows_its_burst(store):
@@ -196,7 +198,7 @@ def test_a_stopped_redis_is_store_unavailable_on_every_kind_of_call():
             "reading pipeline": lambda: store.funnel_counts([dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]),
             "scan": lambda: list(store.consent_log(now=dt.datetime.now(dt.UTC), retention_days=1)),
         }
-        for name, call in calls.items():
+        for call in calls.values():
             with pytest.raises(StoreUnavailable, match="redis: "):
                 call()
         assert store.ping() is False

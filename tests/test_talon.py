@@ -32,7 +32,9 @@ def client_for(upstream: Upstream, **options) -> TalonClient:
 
 
 def ask_coupon(client: TalonClient) -> Coupon:
-    return client.coupon(application_id=12, campaign_id=345, external_campaign_id="sms-spring", identifier="+15551234567")
+    return client.coupon(
+        application_id=12, campaign_id=345, external_campaign_id="sms-spring", identifier="+15551234567"
+    )
 
 
 def test_a_coupon_request_carries_the_key_the_platform_and_the_deployment():
@@ -75,7 +77,9 @@ def test_a_coupon_without_value_is_worth_retrying():
 def test_referral_and_loyalty_are_read_from_camel_case():
     referral = Upstream(httpx.Response(200, json={"code": "REF-123", "campaignId": 347}))
     assert client_for(referral).referral(campaign_id=347, advocate="+15551234567") == Referral(code="REF-123")
-    assert dict(referral.requests[0].url.params) == {"campaignId": "347", "advocateProfileIntegrationId": "+15551234567"}
+    assert dict(referral.requests[0].url.params) == {
+        "campaignId": "347", "advocateProfileIntegrationId": "+15551234567"
+    }
     ledger = {"currentBalance": 120.5, "pendingBalance": 3, "currentTier": {"name": "Gold"}, "pointsToNextTier": 80}
     loyalty = Upstream(httpx.Response(200, json={"ledger": ledger}))
     balance = client_for(loyalty).loyalty(loyalty_program_id=7, profile="+15551234567")

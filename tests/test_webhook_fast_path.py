@@ -8,7 +8,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 
 from bot.sms import signature_valid, twiml
-from tests.conftest import AUTH_TOKEN, twilio_form
+from tests.support.webhooks import AUTH_TOKEN, twilio_form
 
 
 @pytest.mark.parametrize(
@@ -43,4 +43,5 @@ def test_signature_check_agrees_with_twilio(form, signed_url, checked_url):
     validator = RequestValidator(AUTH_TOKEN)
     for signature in [validator.compute_signature(signed_url, form),
                       RequestValidator("another-token").compute_signature(signed_url, form), "forged", "ünï"]:
-        assert signature_valid(AUTH_TOKEN, checked_url, form, signature) == validator.validate(checked_url, form, signature)
+        expected = validator.validate(checked_url, form, signature)
+        assert signature_valid(AUTH_TOKEN, checked_url, form, signature) == expected

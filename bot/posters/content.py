@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from ..campaigns import REF_RE, Campaign, CampaignBook, Poster
-from .options import PosterError, PosterOptions
+from .options import DEFAULT_OPTIONS, PosterError, PosterOptions
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class PosterContent:
     cta: str
     footer: str
     payload: str
+    #: What this poster is, said from the slug it was asked for, and a note for the operator (`describe`).
+    summary: str = ""
+    note: str | None = None
 
 
 def display_number(number: str) -> str:
@@ -135,7 +138,9 @@ def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Camp
     campaign, poster = found
     if ref is not None:
         if poster is not None and ref.upper() != poster.ref:
-            raise PosterError(f"poster {poster.slug!r} has its own ref {poster.ref!r}: drop --ref or use the campaign slug")
+            raise PosterError(
+                f"poster {poster.slug!r} has its own ref {poster.ref!r}: drop --ref or use the campaign slug"
+            )
         if not REF_RE.match(ref):
             raise PosterError(f"ref: expected 1-8 letters and digits with at least one digit, e.g. P7, got {ref!r}")
         ref = ref.upper()
@@ -145,12 +150,31 @@ def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Camp
     return campaign, poster, ref
 
 
+def describe(asked: str, campaign: Campaign, poster: Poster | None, ref: str | None) -> tuple[str, str | None]:
+    """What a poster is, in the terms it was asked for, and what an operator should know about it:
+    `bot poster spring --ref P7` is campaign spring with ref P7, which is poster spring-main-street's
+    ref (so it counts there), not that poster by name."""
+    if poster is None:
+        if ref is None:
+            return f"campaign {campaign.slug}", None
+        return f"campaign {campaign.slug} with ref {ref}", (
+            f"ref {ref} is not declared in [[posters]]; texts carrying it are counted as 'unlisted'"
+        )
+    if asked.lower() == poster.slug:
+        return f"declared poster {poster.slug} (campaign {campaign.slug}, ref {ref})", None
+    return f"campaign {campaign.slug} with ref {ref}", (
+        f"ref {ref} is poster {poster.slug}'s: this poster carries its headline, and texts carrying "
+        f"the ref are counted for {poster.slug}"
+    )
+
+
 def poster_content(
-    book: CampaignBook, slug: str, options: PosterOptions = PosterOptions(), *, public_base_url: str | None = None
+    book: CampaignBook, slug: str, options: PosterOptions = DEFAULT_OPTIONS, *, public_base_url: str | None = None
 ) -> PosterContent:
     options.check()
     campaign, poster, ref = resolve_poster(book, slug, options.ref)
     words = wording(book, campaign, poster, ref=ref)
+    summary, note = describe(slug, campaign, poster, ref)
     if options.mode == "tracked":
         if not public_base_url:
             raise PosterError("mode tracked: PUBLIC_BASE_URL is unset, so the poster has no URL to encode")
@@ -165,4 +189,5 @@ def poster_content(
     return PosterContent(
         slug=poster.slug if poster else campaign.slug, poster=poster, ref=ref, headline=words.headline,
         cta=f"Scan or text {words.body} to {words.shown_number}", footer=words.footer, payload=payload,
+        summary=summary, note=note,
     )

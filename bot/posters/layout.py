@@ -16,7 +16,7 @@ import qrcode.constants
 
 from .content import PosterContent
 from .fonts import BOLD, REGULAR, Font, check_glyphs, text_width
-from .options import PAPERS, PosterError, PosterOptions
+from .options import DEFAULT_OPTIONS, PAPERS, PosterError, PosterOptions
 
 QUIET_ZONE = 4  # modules of white around the symbol, the minimum ISO/IEC 18004 allows
 PT_PER_MM = 72 / 25.4
@@ -113,7 +113,7 @@ def _fit(text: str, font: Font, width: float, largest: float, smallest: float) -
     return smallest, wrap(text, font, smallest, width)
 
 
-def layout(content: PosterContent, options: PosterOptions = PosterOptions()) -> Layout:
+def layout(content: PosterContent, options: PosterOptions = DEFAULT_OPTIONS) -> Layout:
     options.check()
     for text, font in ((content.headline, BOLD), (content.cta, BOLD), (content.footer, REGULAR)):
         check_glyphs(text, font)
@@ -151,7 +151,9 @@ def layout(content: PosterContent, options: PosterOptions = PosterOptions()) -> 
     symbol_mm = max(needed_mm, 0.8 * room_symbol_mm)
     module = symbol_mm * PT_PER_MM / modules
     if module / PT_PER_MM < MIN_MODULE_MM:
-        raise PosterError(f"QR modules would be {module / PT_PER_MM:.2f} mm: use a lower error level or a shorter payload")
+        raise PosterError(
+            f"QR modules would be {module / PT_PER_MM:.2f} mm: use a lower error level or a shorter payload"
+        )
     side = (modules + 2 * QUIET_ZONE) * module
     # The QR code and its call to action sit in the middle of the room they leave.
     qr_top += max(0.0, qr_bottom_limit - qr_top - side) / 2

@@ -38,3 +38,7 @@ class PosterOptions:
             raise PosterError(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
         if not (0.1 <= self.distance_m <= 20):
             raise PosterError(f"distance: expected 0.1 to 20 metres, got {self.distance_m}")
+
+
+#: The options a caller that asks for nothing gets (frozen, so one instance serves every call).
+DEFAULT_OPTIONS = PosterOptions()

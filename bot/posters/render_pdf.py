@@ -18,7 +18,11 @@ def render(lay: Layout, *, dpi: int = 300) -> bytes:
         if font.name not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont(font.name, str(font.path)))
     out = io.BytesIO()
-    pdf = canvas.Canvas(out, pagesize=(lay.width, lay.height), invariant=1)
+    # The canvas opens every page with its initial font: left at reportlab's default, that is a
+    # Helvetica the PDF references but cannot embed (a base-14 font), so a printer substitutes it.
+    pdf = canvas.Canvas(
+        out, pagesize=(lay.width, lay.height), invariant=1, initialFontName=REGULAR.name, initialFontSize=9
+    )
     pdf.setTitle(lay.title)
     pdf.setSubject("QR poster")
     pdf.setCreator("keyword-coupon-bot")

@@ -10,6 +10,7 @@
     jobs.py        the leased queues (late replies, outreach) and the sent markers
     outreach.py    audiences, the birthday index, outreach claims, the send pace, the planner's lease
     stats.py       the results funnel: scans and texts per hour
+    entries.py     a competition's entries (window on Redis's clock) and its draw's state
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -22,6 +23,7 @@ import logging
 import redis
 
 from .connection import UNAVAILABLE, map_redis_errors
+from .entries import DrawState, Entries, Entry, EntryResult
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
 from .outreach import ASK_TTL_MS, OUTBOUND_COUNTS, AudienceRecord, Outreach, Recipient, is_final
@@ -41,14 +43,15 @@ from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_
 __all__ = [
     "ASK_TTL_MS", "OUTBOUND_COUNTS", "AudienceRecord", "Recipient", "is_final",
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS",
-    "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "Gate", "Issuance", "Status",
+    "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult",
+    "Gate", "Issuance", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats):
+class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats, Entries):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

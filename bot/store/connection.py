@@ -72,6 +72,25 @@ class Connection(Keys):
         with self._unavailable():
             return getattr(self.client, method)(*args, **kwargs)
 
+    def server_config(self, *names: str) -> dict[str, dict[str, str]] | None:
+        """CONFIG GET of `names`, per primary (one node: the key ""), or None when Redis refuses CONFIG
+        (managed services often rename or disable it). For `bot doctor`: does Redis keep what it is told?"""
+        try:
+            with self._unavailable():
+                if hasattr(self.client, "get_primaries"):  # a cluster: every primary holds some slots
+                    primaries = self.client.get_primaries()
+                    return {node.name: self._config_of(names, target_nodes=node) for node in primaries}
+                return {"": self._config_of(names)}
+        except redis.exceptions.ResponseError:
+            return None
+
+    def _config_of(self, names: tuple[str, ...], **target: Any) -> dict[str, str]:
+        return {
+            text(key): text(value)
+            for name in names
+            for key, value in self.client.config_get(name, **target).items()
+        }
+
     def ping(self) -> bool:
         """Whether Redis answers: the health check's probe, so any Redis error is a no."""
         try:

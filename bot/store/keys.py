@@ -67,6 +67,23 @@ key (``P`` = the prefix)                  type / value           lifetime
                                                                  worker's job comes due again
 ``P:{jobs}:payloads`` / ``:attempts``     hash: job id -> JSON   until the job completes
                                           / tries
+``P:{competition:<slug>}:entrants``       hash: E.164 ->         no expiry: a competition's entries are its
+                                          ``nth|number``         record (the draw, winner checks,
+                                                                 complaints); delete them by hand once the
+                                                                 rules' retention is over
+``P:{competition:<slug>}:entries``        hash: entry number ->  no expiry (as above); numbers run from 1,
+                                          ``e164|nth|channel|    decided with the window on Redis's clock
+                                          poster|at_ms``         by enter.lua
+``P:{competition:<slug>}:counts``         hash: ``<hour since    no expiry (as above): entries by channel
+                                          epoch>|channel|        and poster per UTC hour, for the results
+                                          poster`` -> count      page; no phone numbers
+``P:{competition:<slug>}:draw``           hash: commitment       no expiry: the commit's JSON and secret
+                                          (JSON), seed, document seed (kept here until the reveal
+                                          (DRAW.json text)       publishes it), then DRAW.json as revealed
+                                                                 and redrawn
+``P:{competition:<slug>}:frozen``         the entry ids frozen   no expiry: the canonical list the commit
+                                          by the commit, one     hashed, read back by the reveal
+                                          per line
 ``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
                                                                  hits per client IP hash
 ``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
@@ -183,6 +200,13 @@ class Keys:
 
     def planned_key(self, slug: str, day: str) -> str:
         return self._key("scheduler", "planned", slug, day)
+
+    # -- a competition's entries and draw: {competition:<slug>}
+
+    def competition_keys(self, slug: str) -> tuple[str, str, str, str, str]:
+        """entrants, entries, counts, draw, frozen."""
+        tag = f"competition:{slug}"
+        return tuple(self._key(tag, part) for part in ("entrants", "entries", "counts", "draw", "frozen"))  # type: ignore[return-value]
 
     # -- other buckets and the counts
 

@@ -29,6 +29,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "out_claim": ("out_claim",),
     "out_step": ("out_step",),
     "lease": ("lease",),
+    "enter": ("clock", "enter"),
+    "commit_draw": ("clock", "commit_draw"),
 }
 
 

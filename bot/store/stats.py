@@ -78,7 +78,7 @@ class Stats(Connection):
                 pipe.hgetall(self.funnel_key(hour))
             found = pipe.execute()
         result: dict[dt.datetime, dict[tuple[str, str, str], int]] = {}
-        for hour, values in zip(hours, found):
+        for hour, values in zip(hours, found, strict=True):
             counts = {}
             for name, count in (values or {}).items():
                 campaign, poster, event = text(name).split("|", 2)

@@ -11,7 +11,37 @@ from pathlib import Path
 
 import httpx
 
+from bot import Settings
 from tests.support.redis_server import free_port
+
+#: The variables of the bot's configuration: a subprocess starts with none of the caller's.
+BOT_VARIABLES = ("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_")
+
+
+def clean_environ(*also: str) -> dict[str, str]:
+    """This process's environment without the bot's variables (and any prefix in `also`)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(BOT_VARIABLES + also)}
+
+
+def env_of(settings: Settings, campaigns_file: Path) -> dict[str, str]:
+    env = {
+        "REDIS_URL": settings.redis_url,
+        "REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "TALON_API_KEY": settings.talon_api_key,
+        "TALON_DEPLOYMENT": settings.talon_deployment,
+        "TALON_BASE_URL": settings.talon_base_url,
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "TWILIO_API_URL": settings.twilio_api_url,
+        "WEBHOOK_BUDGET_S": str(settings.webhook_budget_s),
+        "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "BOT_SECRET": settings.bot_secret,
+        "CAMPAIGNS_FILE": str(campaigns_file),
+    }
+    return env
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class BotProcess:
     def __init__(self, env: dict[str, str], *, workers: int = 1, threads: int = 8):
         self.port = free_port()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        clean = clean_environ()
         self.env = {**clean, **env}
         self.args = [
             sys.executable, "-m", "gunicorn", "wsgi:app",
@@ -61,7 +91,7 @@ class WorkerProcess:
     """`bot worker`: the late-delivery worker, as the Procfile's worker: line runs it."""
 
     def __init__(self, env: dict[str, str]):
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "TALON_", "TWILIO_", "CAMPAIGNS_", "BOT_"))}
+        clean = clean_environ()
         self.env = {**clean, **env}
         self.process: subprocess.Popen | None = None
 

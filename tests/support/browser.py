@@ -6,7 +6,14 @@ import shutil
 import threading
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
+
+#: The User-Agents a landing page tells apart (iOS reads "&body=", Android "?body=").
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+          " Version/17.4 Mobile/15E148 Safari/604.1")
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko)"
+           " Chrome/125.0.0.0 Mobile Safari/537.36")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -39,3 +46,12 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def denied(context, url: str) -> bool:
+    """Chromium shows the 401, or gives up on a 401 it cannot answer (ERR_INVALID_AUTH_CREDENTIALS)."""
+    try:
+        response = context.new_page().goto(url)
+    except PlaywrightError as exc:
+        return "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
+    return response.status == 401 and response.headers["www-authenticate"].startswith("Basic")

@@ -40,7 +40,9 @@ def procfile_web_args(port: int, procfile: Path = ROOT / "Procfile") -> list[str
 class Gunicorn:
     """`gunicorn ARGS` in `cwd`, stdout/stderr to files; `start()` waits until `ready_path` answers."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str], port: int, cwd: Path = ROOT, ready_path: str = "/healthz"):
+    def __init__(
+        self, args: list[str], *, env: dict[str, str], port: int, cwd: Path = ROOT, ready_path: str = "/healthz"
+    ):
         self.args = args
         self.env = env
         self.port = port

@@ -59,11 +59,11 @@ class RedisServer:
             try:
                 client.ping()
                 break
-            except redis.exceptions.ConnectionError:
+            except redis.exceptions.ConnectionError as exc:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited: {self.process.stderr.read().decode()}")
+                    raise RuntimeError(f"redis-server exited: {self.process.stderr.read().decode()}") from exc
                 if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start within 10 s")
+                    raise RuntimeError("redis-server did not start within 10 s") from exc
                 time.sleep(0.02)
         client.close()
         return self

@@ -1,9 +1,14 @@
-"""A loopback stand-in for Twilio's Messages REST API (reference/twilio_sms.md §6).
+"""A loopback stand-in for Twilio's REST API (reference/twilio_sms.md §6): messages, the account
+and its phone numbers.
 
 `POST /2010-04-01/Accounts/<AccountSid>/Messages.json` records a message and
 answers 201 with Twilio's JSON; `GET …/Messages.json` lists them, filtered by
 To, From and DateSent> like Twilio does. Tests can script error answers
 (e.g. 21610) or stall a send.
+
+`GET /2010-04-01/Accounts/<AccountSid>.json` and `GET …/IncomingPhoneNumbers.json?PhoneNumber=`
+answer for the accounts a test adds (`add_account`, `add_number`), with HTTP Basic
+credentials checked as Twilio does (401, code 20003, on a wrong SID or token).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ def twilio_error(status: int, code: int, message: str) -> bytes:
 class TwilioStub(LoopbackStub):
     def __init__(self) -> None:
         self.messages: list[SentMessage] = []
+        #: AccountSid -> (auth token, status, friendly name), for the account and number endpoints.
+        self.accounts: dict[str, tuple[str, str, str]] = {}
+        self.numbers: list[dict[str, str | None]] = []
         self.scripted: list[tuple[int, bytes]] = []
         self.stall = threading.Event()   # set() to make sends hang until release
         self._lock = threading.Lock()
@@ -62,7 +70,8 @@ class TwilioStub(LoopbackStub):
 
             def _account(self) -> str | None:
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" and parts[3] == "Messages.json":
+                if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" \
+                        and parts[3] == "Messages.json":
                     return parts[2]
                 return None
 
@@ -86,7 +95,24 @@ class TwilioStub(LoopbackStub):
                     return self._answer(*scripted)
                 self._answer(201, json.dumps(stub._json(message)).encode())
 
+            def _credentials(self) -> tuple[str, str]:
+                auth = self.headers.get("Authorization", "Basic ").split(" ", 1)[1]
+                user, _, password = base64.b64decode(auth or b"").decode().partition(":")
+                return user, password
+
+            def _authenticated(self, account: str) -> bool:
+                known = stub.accounts.get(account)
+                if known is None or self._credentials() != (account, known[0]):
+                    self._answer(401, twilio_error(401, 20003, "Authenticate"))
+                    return False
+                return True
+
             def do_GET(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if parts[:2] == ["2010-04-01", "Accounts"] and len(parts) == 3 and parts[2].endswith(".json"):
+                    return self._get_account(parts[2].removesuffix(".json"))
+                if parts[:2] == ["2010-04-01", "Accounts"] and parts[3:] == ["IncomingPhoneNumbers.json"]:
+                    return self._list_numbers(parts[2])
                 account = self._account()
                 if account is None:
                     return self._answer(404, twilio_error(404, 20404, "not found"))
@@ -105,10 +131,45 @@ class TwilioStub(LoopbackStub):
                         "page_size": 50, "uri": urlsplit(self.path).path, "first_page_uri": urlsplit(self.path).path}
                 self._answer(200, json.dumps(page).encode())
 
+            def _get_account(self, account: str) -> None:
+                if self._authenticated(account):
+                    _, status, name = stub.accounts[account]
+                    body = {"sid": account, "friendly_name": name, "status": status, "type": "Full",
+                            "auth_token": stub.accounts[account][0], "uri": f"/2010-04-01/Accounts/{account}.json"}
+                    self._answer(200, json.dumps(body).encode())
+
+            def _list_numbers(self, account: str) -> None:
+                if not self._authenticated(account):
+                    return
+                wanted = parse_qs(urlsplit(self.path).query).get("PhoneNumber", [None])[0]
+                with stub._lock:
+                    found = [n for n in stub.numbers if n["account_sid"] == account
+                             and (wanted is None or n["phone_number"] == wanted)]
+                uri = urlsplit(self.path).path
+                page = {"incoming_phone_numbers": found, "next_page_uri": None, "page": 0, "page_size": 50,
+                        "uri": uri, "first_page_uri": uri}
+                self._answer(200, json.dumps(page).encode())
+
             def log_message(self, *args) -> None:
                 pass
 
         super().__init__(Handler)
+
+    def add_account(self, sid: str, token: str, *, status: str = "active", name: str = "Acme") -> None:
+        with self._lock:
+            self.accounts[sid] = (token, status, name)
+
+    def add_number(self, account: str, phone_number: str, *, sms_url: str | None, sms_method: str = "POST",
+                   sms_application_sid: str | None = None) -> None:
+        """A number of `account`, with the webhook Twilio posts its incoming texts to."""
+        with self._lock:
+            self.numbers.append({
+                "sid": "PN" + uuid.uuid4().hex, "account_sid": account, "phone_number": phone_number,
+                "friendly_name": phone_number, "sms_url": sms_url, "sms_method": sms_method,
+                "sms_application_sid": sms_application_sid, "sms_fallback_url": "", "voice_url": "",
+                "capabilities": {"sms": True, "mms": False, "voice": True},
+                "uri": f"/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/PN.json",
+            })
 
     def _json(self, m: SentMessage) -> dict:
         return {"sid": m.sid, "account_sid": m.account_sid, "to": m.to, "from": m.from_, "body": m.body,
@@ -121,6 +182,8 @@ class TwilioStub(LoopbackStub):
         with self._lock:
             self.messages.clear()
             self.scripted.clear()
+            self.accounts.clear()
+            self.numbers.clear()
         self.stall.clear()
         self.release.clear()
 
