@@ -113,6 +113,8 @@ def _consent_export(args: argparse.Namespace) -> int:
                     "channel": event.channel,
                 })
                 rows += 1
+    except BrokenPipeError:
+        raise  # a reader that went away (| head): main() ends quietly with 141
     except OSError as exc:
         print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -167,6 +169,8 @@ def _audience_export(args: argparse.Namespace) -> int:
     try:
         with _output(args.output) as out:
             count = export_audience(services.store, out)
+    except BrokenPipeError:
+        raise  # a reader that went away (| head): main() ends quietly with 141
     except OSError as exc:
         print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
