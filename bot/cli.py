@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -96,30 +96,40 @@ def _consent_export(args: argparse.Namespace) -> int:
     if services.settings.embedded_store:
         print("bot: REDIS_URL is unset: the embedded store holds only this process's (empty) log", file=sys.stderr)
     columns = [c for c in CONSENT_COLUMNS if not (args.hash_numbers and c == "number")]
-    rows = 0
+
+    def write(out: TextIO) -> int:
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        rows = 0
+        now = dt.datetime.now(dt.UTC)
+        for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
+            writer.writerow({
+                "number": event.sender,
+                "number_hash": hash_sender(services.settings.bot_secret, event.sender),
+                "event": event.event,
+                "at": event.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "word": event.word,
+                "campaign": event.campaign,
+                "channel": event.channel,
+            })
+            rows += 1
+        return rows
+
+    return _write_csv(args.output, write, "consent event(s)")
+
+
+def _write_csv(path: str | None, write: Callable[[TextIO], int], what: str) -> int:
+    """Run `write` on `path` opened for CSV (newline=""), or on stdout; then say how many `what` went to `path`."""
     try:
-        with _output(args.output) as out:
-            writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-            now = dt.datetime.now(dt.UTC)
-            for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
-                writer.writerow({
-                    "number": event.sender,
-                    "number_hash": hash_sender(services.settings.bot_secret, event.sender),
-                    "event": event.event,
-                    "at": event.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                    "word": event.word,
-                    "campaign": event.campaign,
-                    "channel": event.channel,
-                })
-                rows += 1
+        with _output(path) as out:
+            count = write(out)
     except BrokenPipeError:
         raise  # a reader that went away (| head): main() ends quietly with 141
     except OSError as exc:
-        print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"bot: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    if args.output:
-        print(f"{args.output}: {rows} consent event(s)", file=sys.stderr)
+    if path:
+        print(f"{path}: {count} {what}", file=sys.stderr)
     return 0
 
 
@@ -166,17 +176,7 @@ def _audience_export(args: argparse.Namespace) -> int:
     from .audiences import export_audience
 
     services = _audience_services()
-    try:
-        with _output(args.output) as out:
-            count = export_audience(services.store, out)
-    except BrokenPipeError:
-        raise  # a reader that went away (| head): main() ends quietly with 141
-    except OSError as exc:
-        print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    if args.output:
-        print(f"{args.output}: {count} customer(s)", file=sys.stderr)
-    return 0
+    return _write_csv(args.output, lambda out: export_audience(services.store, out), "customer(s)")
 
 
 def _audience_stats(args: argparse.Namespace) -> int:
