@@ -211,7 +211,7 @@ def test_talon_failing_is_retried_with_the_same_identifier_then_skipped(services
     for _ in range(3):
         attempt()
     assert services.store.outbound_state(NEW_YORK, "bday", "birthday:2026").startswith("issuing:")  # still trying
-    at(clock, "2026-07-14T19:59:59.900-04:00")  # the last moment of the day's allowed hours
+    at(clock, "2026-07-14T19:59:59.999-04:00")  # the last moment of the day's allowed hours: any wait ends after it
     attempt()
     attempt()
     assert twilio.sent() == []
