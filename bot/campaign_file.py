@@ -20,6 +20,7 @@ from .campaign_lint import check_keywords, check_slugs, over_budget
 from .campaign_values import (
     default_zone,
     parse_allowed_hours,
+    parse_countries,
     parse_datetime,
     parse_limit,
     parse_local_time,
@@ -41,7 +42,9 @@ from .campaigns import (
 from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem
+from .form_policy import home_countries
 from .keywords import normalize
+from .limits import FormLimits
 from .replies import ReplyTemplate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -81,14 +84,19 @@ PROGRAM_DEFAULTS = {
     ),
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
     "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
+    #: Appended to the first message the bot sends a number (CTIA's opt-in confirmation).
+    "opt_in_notice": "{{ program.name }}: Reply STOP to opt out, HELP for help.",
 }
 #: Rendered with `keyword`: the one live keyword a text is one edit away from.
 NEAR_MISS_DEFAULT = "{{ program.name }}: did you mean {{ keyword }}? Text {{ keyword }} to get it."
 LIMIT_FIELDS = ("sender_limit", "upstream_limit")
+#: [program] settings of the landing form: field -> FormLimits attribute.
+FORM_LIMIT_FIELDS = {"form_client_limit": "client", "form_number_limit": "number", "form_country_limit": "country"}
 
 PROGRAM_FIELDS = {
     "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
     "max_segments", "opt_out_confirmation", "send_rate", "quiet_hours", "timezone", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
+    "countries", *FORM_LIMIT_FIELDS, "form_hourly_budget",
 }
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
 CAMPAIGN_FIELDS = {
@@ -212,6 +220,18 @@ class _Loader:
         if message:
             self.warnings.append(Problem(self.where.place(table, index, key, label), message))
 
+    def warn_if_notice_overflows(
+        self, table: str, index: int | None, key: str, label: str, program: Program, text: str
+    ) -> None:
+        """A warning when the first message to a number (`text` plus the opt-in confirmation the bot
+        appends) needs more segments than the budget, though `text` alone does not."""
+        first = program.with_opt_in_notice(text)
+        message = over_budget(first, self.max_segments)
+        if message and first != text and over_budget(text, self.max_segments) is None:
+            message = message.replace("reply needs", "as the first message to a number, with the opt-in "
+                                      "confirmation ([program].opt_in_notice) appended, reply needs", 1)
+            self.warnings.append(Problem(self.where.place(table, index, key, label), message))
+
     def problem(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
         self.problems.append(Problem(self.where.place(table, index, key, label), message))
 
@@ -282,6 +302,9 @@ class _Loader:
         templates.append(("near_miss_reply", NEAR_MISS_DEFAULT, {"keyword": "SAMPLE"}))
         for key, default, extra in templates:
             context = {"program": program_stub, **extra}
+            if key == "opt_in_notice" and raw.get(key) == "":
+                replies[key] = ReplyTemplate("")  # the program's replies carry STOP and HELP themselves
+                continue
             template = parse_template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
@@ -292,6 +315,18 @@ class _Loader:
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
         }
+        outreach = self._outreach_settings(raw, numbers, bad)
+        countries, form_limits = self._form_settings(raw, numbers, bad)
+        if not entry.ok:
+            return None
+        return Program(
+            texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
+            opt_out_confirmation=confirmation, **settings, **limits, **outreach,
+            frequency=frequency.strip() if frequency else None, countries=countries, form_limits=form_limits,
+        )
+
+    def _outreach_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> dict[str, Any]:
+        """The engine's send rate, the allowed hours and the zone of a number whose own is unknown."""
         outreach: dict[str, Any] = {}
         send_rate = raw.get("send_rate", 1)
         if not isinstance(send_rate, (int, float)) or isinstance(send_rate, bool) or not 0 < send_rate <= 1000:
@@ -304,13 +339,30 @@ class _Loader:
                 outreach["allowed_hours"] = hours
         zone = parse_zone_name(raw["timezone"], lambda m: bad("timezone", m)) if "timezone" in raw else None
         outreach["timezone"] = zone or default_zone(numbers)
-        if not entry.ok:
-            return None
-        return Program(
-            texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
-            opt_out_confirmation=confirmation, **settings, **limits, **outreach,
-            frequency=frequency.strip() if frequency else None,
-        )
+        return outreach
+
+    def _form_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> tuple[tuple[str, ...], FormLimits]:
+        """The landing form's countries (default: those of `numbers`) and limits."""
+        if "countries" in raw:
+            countries = parse_countries(raw["countries"], lambda m: bad("countries", m))
+        else:
+            countries = home_countries(numbers)
+            if not countries:
+                self.warnings.append(Problem(
+                    self.where.place("program", None, "numbers", "[program]"),
+                    "no E.164 number to take the landing form's countries from, and no countries set: "
+                    "the form texts no one",
+                ))
+        found: dict[str, Any] = {}
+        for key, attribute in FORM_LIMIT_FIELDS.items():
+            if key in raw:
+                found[attribute] = parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
+        budget = raw.get("form_hourly_budget", FormLimits.hourly_budget)
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+            bad("form_hourly_budget", f"expected a whole number of texts per hour (0: none), got {budget!r}")
+        else:
+            found["hourly_budget"] = budget
+        return countries, FormLimits(**{k: v for k, v in found.items() if v is not None})
 
     # -- [[campaigns]]
 
@@ -427,6 +479,8 @@ class _Loader:
             if key == "reply" and kind == "competition":
                 text = self._legal_wording(index, label, text, competition["rules_url"])
             self.warn_if_long("campaigns", index, key, label, text)
+        if program is not None:
+            self.warn_if_notice_overflows("campaigns", index, "reply", label, program, reply.render(**context))
         return Campaign(
             slug=slug,
             keywords=tuple(keywords),

@@ -61,6 +61,7 @@ from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
     RecipientOptedOut,
+    RecipientUndeliverable,
     UpstreamPermanent,
     UpstreamRetryable,
 )
@@ -186,7 +187,7 @@ class SendEngine:
                 jobs.append((outbound.id, outbound.to_json(), self._hold_ms(outbound.not_before, now)))
         self.store.enqueue_many(jobs, queue=QUEUE)
         for slug, n in claimed.items():
-            self.store.count_outbound(slug, {"planned": n})
+            self.store.count_outreach(slug, {"planned": n})
         return sum(claimed.values())
 
     def queued(self) -> int:
@@ -253,7 +254,7 @@ class SendEngine:
     def _final(self, out: Outbound, state: str, count: str, level: int = logging.INFO, why: str = "") -> bool:
         moved, _ = self.store.outbound_step(out.recipient, out.campaign, out.occasion, expected="", new=state)
         if moved:
-            self.store.count_outbound(out.campaign, {count: 1})
+            self.store.count_outreach(out.campaign, {count: 1})
             log.log(level, "%s text to %s: %s%s", out.campaign, mask(out.recipient), state, why)
         return True
 
@@ -352,11 +353,13 @@ class SendEngine:
 
     def _send(self, out: Outbound, body: str) -> bool:
         try:
-            sid = self.sms.send(to=out.recipient, from_=out.sender, body=body,
-                                messaging_service_sid=self.messaging_service_sid)
+            sid = self.sms.send(to=out.recipient, from_=out.sender, body=body, campaign=out.campaign,
+                                occasion=out.occasion, messaging_service_sid=self.messaging_service_sid)
         except RecipientOptedOut:
             self.store.record_opt_out(out.recipient, "21610")
             return self._final(out, "skipped:opted_out", "opted_out", why=" (Twilio 21610)")
+        except RecipientUndeliverable as exc:
+            return self._final(out, "skipped:undeliverable", "failed", why=f" ({exc})")
         except DeliveryRefused as exc:
             return self._final(out, f"failed:{exc.code or exc.status}", "failed", logging.ERROR, f" ({exc})")
         except DeliveryUncertain as exc:

@@ -141,7 +141,7 @@ def test_an_opt_out_between_planning_and_sending_is_honoured(services, clock, en
     drain(engine)
     assert twilio.sent() == []
     assert services.store.outbound_state(NEW_YORK, "bday", "birthday:2026") == "skipped:opted_out"
-    assert services.store.outbound_counts("bday")["opted_out"] == 1
+    assert services.store.outreach_counts("bday")["opted_out"] == 1
 
 
 def test_no_verified_consent_no_text(services, clock, engine, planner, twilio):
@@ -150,7 +150,7 @@ def test_no_verified_consent_no_text(services, clock, engine, planner, twilio):
     planner.plan(clock())
     drain(engine)
     assert twilio.sent() == []
-    assert services.store.outbound_counts("bday")["no_consent"] == 1
+    assert services.store.outreach_counts("bday")["no_consent"] == 1
 
 
 def test_two_planners_at_once_plan_once(services, engine, clock, twilio):
@@ -168,7 +168,7 @@ def test_two_planners_at_once_plan_once(services, engine, clock, twilio):
     assert engine.queued() == 30
     drain(engine, steps=40)
     assert sorted(m.to for m in twilio.sent()) == numbers
-    assert services.store.outbound_counts("bday")["planned"] == 30
+    assert services.store.outreach_counts("bday")["planned"] == 30
 
 
 def test_a_missed_morning_is_caught_up_inside_the_allowed_hours_only(services, clock, engine, planner, twilio):
@@ -194,7 +194,7 @@ def test_a_planned_text_past_its_day_is_dropped_not_sent_late(services, clock, e
     at(clock, "2026-07-15T00:00:00+00:00")  # 20:00 in New York: the workers were all down all day
     drain(engine)
     assert twilio.sent() == []
-    assert services.store.outbound_counts("bday")["quiet_hours"] == 1
+    assert services.store.outreach_counts("bday")["quiet_hours"] == 1
 
 
 def test_talon_failing_is_retried_with_the_same_identifier_then_skipped(services, clock, engine, planner, twilio,
@@ -217,7 +217,7 @@ def test_talon_failing_is_retried_with_the_same_identifier_then_skipped(services
     assert twilio.sent() == []
     assert {c.param("identifier") for c in talon.calls(COUPON)} == {f"{NEW_YORK}:2026"}
     assert services.store.outbound_state(NEW_YORK, "bday", "birthday:2026") == "skipped:upstream"
-    assert services.store.outbound_counts("bday")["upstream"] == 1
+    assert services.store.outreach_counts("bday")["upstream"] == 1
 
 
 def test_twilio_21610_records_the_opt_out_and_a_refusal_is_not_retried(services, clock, engine, twilio):
@@ -296,7 +296,7 @@ def test_the_results_page_shows_the_birthday_row(settings, clock, twilio, talon,
     planner.plan(clock())
     text("STOP", sender="+12125550102")
     drain(engine)
-    assert services.store.outbound_counts("bday") == {
+    assert services.store.outreach_counts("bday") == {
         "planned": 2, "sent": 1, "quiet_hours": 0, "opted_out": 1, "no_consent": 0, "upstream": 0, "failed": 0}
     login = {"Authorization": "Basic " + base64.b64encode(f"marketer:{password}".encode()).decode()}
     page = app.test_client().get("/marketer/results", headers=login).get_data(as_text=True)

@@ -6,7 +6,7 @@ so planning a day reads only the customers born on it. Imports write in
 pipelined batches: one round trip reads the batch's old birthdays (a changed
 birthday leaves its old set), one writes the records and the index.
 
-An outreach claim (`P:{sender}:out:<slug>:<occasion>`) is the exactly-once
+An outreach claim (`P:{sender}:claim:<slug>:<occasion>`) is the exactly-once
 promise of sending.py: claimed once (`claim_outbound`), then moved from state
 to state only from the state expected (`outbound_step`), never out of a final
 one. The pace is a GCRA bucket on Redis's clock that every worker shares.
@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .connection import Connection, text
+from .senders import says_out
 
 #: An outreach claim (and its coupon) is kept this long: past next year's occasion.
 OUTBOUND_TTL_MS = 400 * 24 * 3600 * 1000
 #: "BDAY" alone: the sender's next text within this is read as the answer.
 ASK_TTL_MS = 15 * 60 * 1000
 #: Outreach counts kept per campaign (the results page's row).
-OUTBOUND_COUNTS = ("planned", "sent", "quiet_hours", "opted_out", "no_consent", "upstream", "failed")
+OUTREACH_COUNTS = ("planned", "sent", "quiet_hours", "opted_out", "no_consent", "upstream", "failed")
 FINAL_PREFIXES = ("sent:", "skipped:", "failed:")
 
 
@@ -134,7 +135,7 @@ class Outreach(Connection):
 
     def claim_outbound(self, phone: str, slug: str, occasion: str) -> tuple[bool, str]:
         """(True, 'queued') when this call claimed the text; else (False, the state found)."""
-        claimed, state = self._run("out_claim", [self.outbound_key(phone, slug, occasion)], [OUTBOUND_TTL_MS])
+        claimed, state = self._run("out_claim", [self.claim_key(phone, slug, occasion)], [OUTBOUND_TTL_MS])
         return bool(claimed), text(state)
 
     def claim_outbounds(self, claims: list[tuple[str, str, str]]) -> list[tuple[bool, str]]:
@@ -142,7 +143,7 @@ class Outreach(Connection):
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             for phone, slug, occasion in claims:
-                self._scripts["out_claim"](keys=[self.outbound_key(phone, slug, occasion)], args=[OUTBOUND_TTL_MS],
+                self._scripts["out_claim"](keys=[self.claim_key(phone, slug, occasion)], args=[OUTBOUND_TTL_MS],
                                            client=pipe)
             return [(bool(claimed), text(state)) for claimed, state in pipe.execute()]
 
@@ -150,23 +151,23 @@ class Outreach(Connection):
         self, phone: str, slug: str, occasion: str, *, expected: str, new: str
     ) -> tuple[bool, str | None]:
         """Move the claim to `new`, only from `expected` ('' = any state not final): (moved, state now)."""
-        key = self.outbound_key(phone, slug, occasion)
+        key = self.claim_key(phone, slug, occasion)
         moved, state = self._run("out_step", [key], [expected, new, OUTBOUND_TTL_MS])
         return bool(moved), text(state) if state else None
 
     def outbound_state(self, phone: str, slug: str, occasion: str) -> str | None:
-        value = self._call("get", self.outbound_key(phone, slug, occasion))
+        value = self._call("get", self.claim_key(phone, slug, occasion))
         return text(value) if value is not None else None
 
     def recipient(self, phone: str, slug: str, occasion: str) -> Recipient:
         """Opt-out, audience record and the claim's state, in one round trip (one slot)."""
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
-            pipe.exists(self.optout_key(phone))
+            pipe.hgetall(self.optout_key(phone))
             pipe.hgetall(self.audience_key(phone))
-            pipe.get(self.outbound_key(phone, slug, occasion))
+            pipe.get(self.claim_key(phone, slug, occasion))
             opted_out, audience, state = pipe.execute()
-        return Recipient(bool(opted_out), AudienceRecord.of(phone, audience), text(state) if state else None)
+        return Recipient(says_out(opted_out), AudienceRecord.of(phone, audience), text(state) if state else None)
 
     def pace(self, interval_ms: int, burst: int = 1) -> int:
         """0: send now (a place in the shared send rate is taken); else the ms to wait before asking again."""
@@ -186,17 +187,17 @@ class Outreach(Connection):
 
     # -- the results page's outreach row
 
-    def count_outbound(self, slug: str, counts: dict[str, int]) -> None:
+    def count_outreach(self, slug: str, counts: dict[str, int]) -> None:
         counts = {name: n for name, n in counts.items() if n}
         if not counts:
             return
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             for name, n in counts.items():
-                pipe.hincrby(self.outbound_stats_key(slug), name, n)
+                pipe.hincrby(self.outreach_stats_key(slug), name, n)
             pipe.execute()
 
-    def outbound_counts(self, slug: str) -> dict[str, int]:
-        raw = self._call("hgetall", self.outbound_stats_key(slug)) or {}
+    def outreach_counts(self, slug: str) -> dict[str, int]:
+        raw = self._call("hgetall", self.outreach_stats_key(slug)) or {}
         found = {text(k): int(v) for k, v in raw.items()}
-        return {name: found.get(name, 0) for name in OUTBOUND_COUNTS}
+        return {name: found.get(name, 0) for name in OUTREACH_COUNTS}
