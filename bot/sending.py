@@ -14,10 +14,10 @@ An `Outbound`'s body is the campaign's coupon (issued through issuing.py with th
 campaign's identifier, `year` filling a birthday's "{phone}:{year}") rendered into its
 `reply`, or a fixed `text`. `purpose` says which rules it keeps:
 
-- "outreach" (birthdays, broadcasts, winners): verified consent (an imported audience's,
-  or a number that texted a keyword), quiet hours in the recipient's zone (held until the
-  next allowed moment while that is before `deadline`, else skipped and counted), the
-  program's `send_rate`;
+- "outreach" (birthdays, broadcasts, winners): verified consent (`Recipient.consented`: a
+  number that texted the program itself since its last opt-out, or an imported audience's),
+  quiet hours in the recipient's zone (held until the next allowed moment while that is
+  before `deadline`, else skipped and counted), the program's `send_rate`;
 - "answer" (a late code, a landing-form text: the customer asked): goes out at once, whatever
   the hour, but still never to a number that opted out.
 
@@ -135,11 +135,6 @@ class SendPolicy:
     idle_poll_s: float = 0.2
 
 
-def consented(audience: AudienceRecord | None) -> bool:
-    """Verified consent: an imported audience's (the shop vouches with source and time), or a number that texted."""
-    return audience is not None and audience.verified and bool(audience.consent_at)
-
-
 class SendEngine:
     def __init__(
         self,
@@ -224,7 +219,7 @@ class SendEngine:
             return True  # decided already (or the claim expired: nothing to send)
         if recipient.opted_out:
             return self._final(out, "skipped:opted_out", "opted_out")
-        if out.purpose == "outreach" and not consented(recipient.audience):
+        if out.purpose == "outreach" and not recipient.consented:
             return self._final(out, "skipped:no_consent", "no_consent")
         if state.startswith("sending:"):
             settled = self._reconcile(out, state)

@@ -30,6 +30,7 @@ def test_bday_with_a_date_saves_month_and_day_and_confirms_in_words(services, te
     record = services.store.audience(SENDER)
     assert record.birthday == "07-14" and record.verified and record.consent_source == "sms:BDAY"
     assert services.store.born_on("07-14") == [SENDER]
+    assert services.store.has_verified_consent(SENDER)  # the number texted its birthday itself
 
 
 def test_bday_alone_asks_and_the_next_text_is_the_answer(services, text):

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from bot.conversation import InboundMessage
 from bot.planner import BirthdayPlanner
 from bot.sending import Outbound, SendPolicy
 from bot.store import AudienceRecord
@@ -151,6 +152,35 @@ def test_no_verified_consent_no_text(services, clock, engine, planner, twilio):
     drain(engine)
     assert twilio.sent() == []
     assert services.store.outreach_counts("bday")["no_consent"] == 1
+
+
+def test_a_number_that_texted_the_program_may_be_reached_a_landing_form_request_may_not(
+        services, clock, engine, twilio, text):
+    texted, typed = "+12125550131", "+12125550132"  # neither has an audience record
+    text("SAVE", sender=texted)
+    services.conversation.handle(InboundMessage("SM" + "7" * 32, typed, SHOP_NUMBER, "SAVE", channel="web"))
+    at(clock, "2026-07-14T14:00:00+00:00")  # 10:00 in New York
+    for number in (texted, typed):
+        assert engine.enqueue(Outbound(number, "bday", "broadcast:summer", "outreach", SHOP_NUMBER, text="Hello"))
+    drain(engine)
+    assert bodies(twilio, texted) == ["Hello"]
+    assert bodies(twilio, typed) == []
+    assert services.store.outbound_state(typed, "bday", "broadcast:summer") == "skipped:no_consent"
+    assert services.store.has_verified_consent(texted) and not services.store.has_verified_consent(typed)
+
+
+def test_imported_consent_ends_with_stop_and_a_later_start_is_the_numbers_own(services, clock, engine, twilio,
+                                                                                text):
+    customer(services.store, NEW_YORK, "", verified=True)
+    text("STOP", sender=NEW_YORK)
+    at(clock, "2026-07-14T14:00:00+00:00")
+    assert engine.enqueue(Outbound(NEW_YORK, "bday", "broadcast:one", "outreach", SHOP_NUMBER, text="One"))
+    drain(engine)
+    assert services.store.outbound_state(NEW_YORK, "bday", "broadcast:one") == "skipped:opted_out"
+    text("START", sender=NEW_YORK)  # its opt-out record now says "in": the number may be texted again
+    assert engine.enqueue(Outbound(NEW_YORK, "bday", "broadcast:two", "outreach", SHOP_NUMBER, text="Two"))
+    drain(engine)
+    assert bodies(twilio, NEW_YORK) == ["Two"]
 
 
 def test_two_planners_at_once_plan_once(services, engine, clock, twilio):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .connection import Connection, text
-from .senders import says_out
+from .senders import says_out, verified_by_log
 
 #: An outreach claim (and its coupon) is kept this long: past next year's occasion.
 OUTBOUND_TTL_MS = 400 * 24 * 3600 * 1000
@@ -62,6 +62,18 @@ class Recipient:
     opted_out: bool
     audience: AudienceRecord | None
     state: str | None
+    #: The number itself texted the program since its last opt-out (its consent log says so).
+    texted: bool = False
+
+    @property
+    def consented(self) -> bool:
+        """Verified consent, the one rule of every outreach text: the number texted the program
+        (`Store.has_verified_consent`'s rule), or an imported audience's verified consent (the shop
+        vouches with its source and time); never while opted out."""
+        if self.opted_out:
+            return False
+        imported = self.audience is not None and self.audience.verified and bool(self.audience.consent_at)
+        return self.texted or imported
 
 
 def is_final(state: str | None) -> bool:
@@ -160,14 +172,16 @@ class Outreach(Connection):
         return text(value) if value is not None else None
 
     def recipient(self, phone: str, slug: str, occasion: str) -> Recipient:
-        """Opt-out, audience record and the claim's state, in one round trip (one slot)."""
+        """Opt-out, audience record, the claim's state and the consent log, in one round trip (one slot)."""
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             pipe.hgetall(self.optout_key(phone))
             pipe.hgetall(self.audience_key(phone))
             pipe.get(self.claim_key(phone, slug, occasion))
-            opted_out, audience, state = pipe.execute()
-        return Recipient(says_out(opted_out), AudienceRecord.of(phone, audience), text(state) if state else None)
+            pipe.lrange(self.consent_key(phone), 0, -1)
+            opted_out, audience, state, consent_log = pipe.execute()
+        return Recipient(says_out(opted_out), AudienceRecord.of(phone, audience), text(state) if state else None,
+                         texted=verified_by_log(phone, consent_log))
 
     def pace(self, interval_ms: int, burst: int = 1) -> int:
         """0: send now (a place in the shared send rate is taken); else the ms to wait before asking again."""

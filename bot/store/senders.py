@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,8 +80,22 @@ class ConsentEvent:
         return cls(event, at, word, campaign, channel, sender)  # type: ignore[arg-type]
 
 
-#: Consent events that prove the phone's owner asked: a text from the number itself.
-VERIFYING_EVENTS = frozenset({"opt_in_source", "opt_in"})
+#: Consent events that prove the phone's owner asked: a text from the number itself (a keyword,
+#: START, its birthday).
+VERIFYING_EVENTS = frozenset({"opt_in_source", "opt_in", "birthday"})
+
+
+def verified_by_log(e164: str, entries: Iterable[bytes | str]) -> bool:
+    """Whether a consent log (its raw entries, oldest first) holds a text from the number itself since
+    its last opt-out; the landing form ("web") and `bot simulate` ("cli") never verify."""
+    verified = False
+    for raw in entries:
+        event = ConsentEvent.parse(e164, text(raw))
+        if event.event == "opt_out":
+            verified = False
+        elif event.event in VERIFYING_EVENTS and event.channel not in ("web", "cli"):
+            verified = True
+    return verified
 
 
 @dataclass(frozen=True)
@@ -256,14 +270,7 @@ class SenderState(Connection):
         request is not enough: anyone can type anyone's number."""
         if self.is_opted_out(e164):
             return False
-        verified = False
-        for raw in self._call("lrange", self.consent_key(e164), 0, -1):
-            event = ConsentEvent.parse(e164, text(raw))
-            if event.event == "opt_out":
-                verified = False
-            elif event.event in VERIFYING_EVENTS and event.channel not in ("web", "cli"):
-                verified = True
-        return verified
+        return verified_by_log(e164, self._call("lrange", self.consent_key(e164), 0, -1))
 
     def cache_code(self, sender: str, slug: str, code: str, ttl_ms: int = DEFAULT_CODE_TTL_MS) -> None:
         self._call("set", self.code_key(sender, slug), code, px=ttl_ms)
