@@ -23,7 +23,6 @@ from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
     RecipientOptedOut,
-    StoreUnavailable,
     UpstreamPermanent,
     UpstreamRetryable,
 )
@@ -33,6 +32,7 @@ from .outbound import SmsSender
 from .phone import mask
 from .store import Store
 from .upstream import Backoff, UpstreamGuard
+from .worker_loop import serve
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +72,8 @@ class LateDelivery:
     # -- the loop
 
     def run(self, stop: threading.Event) -> None:
-        log.info("late-delivery worker started (lease %.0fs)", self.policy.lease_s)
-        while not stop.is_set():
-            try:
-                worked = self.run_once()
-            except StoreUnavailable as exc:
-                log.warning("late-delivery worker: store unavailable: %s", exc)
-                worked = False
-                stop.wait(1.0)
-            if not worked:
-                stop.wait(self.policy.idle_poll_s)
-        log.info("late-delivery worker stopped")
+        serve(f"late-delivery worker (lease {self.policy.lease_s:.0f}s)", self.run_once, stop,
+              idle_poll_s=self.policy.idle_poll_s)
 
     def run_once(self) -> bool:
         """Handle the next due job, if any. True when one was handled."""

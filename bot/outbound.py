@@ -95,13 +95,19 @@ class SmsSender:
         self.receipt_retention_days = receipt_retention_days
         self.counts = counts
 
-    def send(self, *, to: str, from_: str, body: str, campaign: str, occasion: str) -> str:
-        """Send one SMS for `campaign` on `occasion` and return its MessageSid."""
+    def send(self, *, to: str, from_: str | None, body: str, campaign: str, occasion: str,
+             messaging_service_sid: str | None = None) -> str:
+        """Send one SMS for `campaign` on `occasion` and return its MessageSid; with
+        `messaging_service_sid`, the Messaging Service picks the sender from its pool instead of `from_`."""
         if self._undeliverable(to):
             raise RecipientUndeliverable(f"{mask(to)} cannot get texts (an earlier receipt said so): not sent")
         options: dict[str, Any] = {"status_callback": self.status_callback} if self.status_callback else {}
+        if messaging_service_sid:
+            options["messaging_service_sid"] = messaging_service_sid
+        else:
+            options["from_"] = from_
         try:
-            message = self.client.messages.create(to=to, from_=from_, body=body, **options)
+            message = self.client.messages.create(to=to, body=body, **options)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
                 raise RecipientOptedOut(
@@ -143,10 +149,12 @@ class SmsSender:
         except StoreUnavailable as exc:
             log.error("sent %s, but its receipts will not be matched: %s", sid, exc)
 
-    def was_sent(self, *, to: str, from_: str, body: str, after: dt.datetime) -> bool:
-        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send)."""
+    def was_sent(self, *, to: str, from_: str | None, body: str, after: dt.datetime) -> bool:
+        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send);
+        `from_` None: from any sender (a Messaging Service's pool)."""
+        sender = {"from_": from_} if from_ else {}
         try:
-            messages = self.client.messages.list(to=to, from_=from_, date_sent_after=after, limit=50)
+            messages = self.client.messages.list(to=to, date_sent_after=after, limit=50, **sender)
         except (TwilioException, OSError) as exc:
             raise DeliveryUncertain(f"Twilio message lookup failed: {exc}") from exc
         return any(m.body == body for m in messages)

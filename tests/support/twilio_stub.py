@@ -122,7 +122,8 @@ class TwilioStub(LoopbackStub):
                     scripted = stub.scripted.pop(0) if stub.scripted else None
                     if scripted is None:
                         message = SentMessage(
-                            "SM" + uuid.uuid4().hex, account, form.get("To", ""), form.get("From", ""),
+                            "SM" + uuid.uuid4().hex, account, form.get("To", ""),
+                            form.get("From") or form.get("MessagingServiceSid", ""),
                             form.get("Body", ""), dt.datetime.now(dt.UTC), auth.split(":")[0],
                             form.get("StatusCallback", ""),
                         )
