@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .campaigns import CampaignBook
+from .delivery import WorkerPolicy
 from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
@@ -70,7 +71,7 @@ from .outbound import SmsSender
 from .phone import mask
 from .quiet_hours import is_allowed, next_allowed, zones_for
 from .store import AudienceRecord, Store, is_final
-from .upstream import Backoff, UpstreamGuard
+from .upstream import UpstreamGuard
 from .worker_loop import serve
 
 log = logging.getLogger(__name__)
@@ -119,20 +120,15 @@ class Outbound:
 
 
 @dataclass(frozen=True)
-class SendPolicy:
-    #: How long a leased job is hidden from other workers; a dead worker's job returns after it.
-    lease_s: float = 60.0
-    #: Time for one job's Talon.One call(s).
-    job_budget_s: float = 20.0
-    #: Talon.One retries before the text is skipped (about an hour with the backoff).
-    max_attempts: int = 30
-    retry_backoff: Backoff = Backoff(base_s=2.0, cap_s=300.0)
+class SendPolicy(WorkerPolicy):
+    """The late-delivery worker's lease, budget and retries (after `max_attempts` Talon.One failures,
+    about an hour, the text is skipped), and the engine's own timings."""
+
     #: A "sending" marker younger than this may belong to a live send: wait before reconciling.
     #: Longer than Twilio's HTTP timeout, so the send it could race has surely ended.
     reconcile_after_s: float = 25.0
     #: A held job (quiet hours, not_before) is looked at again after at most this long.
     max_hold_s: float = 3600.0
-    idle_poll_s: float = 0.2
 
 
 class SendEngine:
