@@ -32,6 +32,7 @@ from .outbound import SmsSender
 from .phone import mask
 from .store import Store
 from .upstream import Backoff, UpstreamGuard
+from .whatsapp import send_late_reply
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class LateDelivery:
                 log.warning("cannot reconcile the late text to %s yet: %s", mask(job.sender), exc)
                 return False
         try:
-            self.sms.send(to=job.sender, from_=job.to, body=text)
+            send_late_reply(self.sms, self.store, self.book, job, text)  # the channel: whatsapp.py
         except RecipientOptedOut:
             self.store.record_opt_out(job.sender, "21610")
             self.store.mark_sent(job.sender, job.slug)  # final: never try again

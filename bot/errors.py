@@ -91,6 +91,14 @@ class DeliveryRefused(DeliveryError):
     """Twilio refused the message (bad number, 4xx): it was not sent, retrying will not help."""
 
 
+class WhatsAppWindowClosed(DeliveryRefused):
+    """Twilio 63016: free-form WhatsApp text outside the 24-hour window; only an approved template may go."""
+
+
+class WhatsAppBlocked(DeliveryRefused):
+    """Twilio 63014 (the person blocked the sender) or Meta's 131050 (they stopped marketing messages)."""
+
+
 class DeliveryUncertain(DeliveryError):
     """A 5xx or a timeout: the message may or may not have been sent. Never blindly resend."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +21,16 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut
+from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, WhatsAppBlocked, WhatsAppWindowClosed
 from .phone import mask
 
 log = logging.getLogger(__name__)
 
 OPTED_OUT = 21610
+#: WhatsApp's refusals (reference/next-capabilities.md §3): free-form outside the 24-hour window;
+#: the person blocked the sender; Meta's "user is not accepting marketing" (Stop promotions).
+WHATSAPP_WINDOW_CLOSED = 63016
+WHATSAPP_REFUSALS = {63016: WhatsAppWindowClosed, 63014: WhatsAppBlocked, 131050: WhatsAppBlocked}
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,27 @@ class SmsSender:
         # Twilio's domains take their base URL from this attribute; tests point it at a stand-in.
         self.client.api.base_url = api_url
 
-    def send(self, *, to: str, from_: str, body: str) -> str:
-        """Send one SMS and return its MessageSid."""
+    def send(
+        self, *, to: str, from_: str, body: str = "", content_sid: str | None = None,
+        content_variables: dict[str, str] | None = None,
+    ) -> str:
+        """Send one message and return its MessageSid: `body`, or with `content_sid` an approved template
+        (WhatsApp outside its window; Twilio refuses a Body beside a ContentSid, so none is sent)."""
+        if content_sid:
+            fields = {"content_sid": content_sid, "content_variables": json.dumps(content_variables or {})}
+        else:
+            fields = {"body": body}
         try:
-            message = self.client.messages.create(to=to, from_=from_, body=body)
+            message = self.client.messages.create(to=to, from_=from_, **fields)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
                 raise RecipientOptedOut(
                     f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status
+                ) from exc
+            if exc.code in WHATSAPP_REFUSALS:
+                raise WHATSAPP_REFUSALS[exc.code](
+                    f"Twilio {exc.code}: WhatsApp refused the message to {mask(to)}: {exc.msg}",
+                    code=exc.code, status=exc.status,
                 ) from exc
             if exc.status is not None and exc.status < 500:
                 raise DeliveryRefused(

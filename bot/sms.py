@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from .conversation import InboundMessage
 from .phone import mask
 from .services import services_of
+from .whatsapp import inbound_addresses
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,13 @@ def inbound_sms() -> Response:
     if settings.twilio_account_sid and form["AccountSid"] != settings.twilio_account_sid:
         log.warning("POST /sms: AccountSid %s is not ours", form["AccountSid"])
         abort(403)
+    sender, to, channel = inbound_addresses(form["From"], form["To"])
     message = InboundMessage(
         sid=form["MessageSid"],
-        sender=form["From"],
-        to=form["To"],
+        sender=sender,
+        to=to,
         body=form["Body"],
+        channel=channel,
         opt_out_type=form.get("OptOutType") or None,
     )
     log.debug("inbound %s from %s", message.sid, mask(message.sender))

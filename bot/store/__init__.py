@@ -10,6 +10,7 @@
     jobs.py        the late-delivery queue and the sent markers
     stats.py       the results funnel: scans and texts per hour
     entries.py     a competition's entries (window on Redis's clock) and its draw's state
+    channels.py    WhatsApp's 24-hour window and refusals per number
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -21,6 +22,7 @@ import logging
 
 import redis
 
+from .channels import ChannelState, WhatsAppState
 from .connection import UNAVAILABLE, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
 from .gate import Gate, UpstreamGate
@@ -41,14 +43,14 @@ from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_
 __all__ = [
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS",
     "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult",
-    "Gate", "Issuance", "Status",
+    "Gate", "Issuance", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats, Entries):
+class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, ChannelState):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

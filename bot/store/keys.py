@@ -31,6 +31,11 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
                                           -> ms of its recorded  recorded last: after it a new serve is
                                           opt-in source          recorded as a fresh source
+``P:{sender}:wa:window``                 ms of the number's     24 h after that message (PX): its existence
+                                          last inbound WhatsApp  is WhatsApp's customer-service window
+                                          message                (store/channels.py)
+``P:{sender}:wa:refused``                 hash: code (63014 /    no expiry: no WhatsApp templates to the
+                                          131050), at            number; 63014 goes with their next message
 ``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
 ``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
                                           open_until (ms)        deleted by the first success
@@ -120,6 +125,12 @@ class Keys:
 
     def consent_served_key(self, sender: str) -> str:
         return self._key(sender, "consent", "served")
+
+    def whatsapp_window_key(self, sender: str) -> str:
+        return self._key(sender, "wa", "window")
+
+    def whatsapp_refused_key(self, sender: str) -> str:
+        return self._key(sender, "wa", "refused")
 
     def consent_pattern(self) -> str:
         """The SCAN pattern matching every number's consent log."""

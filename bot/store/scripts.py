@@ -27,6 +27,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "scan": ("scan",),
     "enter": ("clock", "enter"),
     "commit_draw": ("clock", "commit_draw"),
+    "whatsapp_inbound": ("whatsapp_inbound",),
 }
 
 
