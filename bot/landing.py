@@ -26,7 +26,7 @@ from .conversation import InboundMessage
 from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, StoreUnavailable
 from .limits import RateLimit
 from .phone import mask
-from .posters import campaign_number, wording
+from .posters import campaign_number, whatsapp_payload, wording
 from .scans import LANDING_FORMS, NO_POSTER, record_scan
 from .services import Services, services_of
 from .web import client_address, client_hash, form_secret, private_page
@@ -116,6 +116,7 @@ def _page(
         body=words.body,
         number=words.shown_number,
         sms_href=sms_link(words.number, words.body, request.headers.get("User-Agent")),
+        whatsapp_href=whatsapp_payload(words.whatsapp_number, words.body) if words.whatsapp_number else None,
         footer=words.footer,
         form=form,
         form_enabled=services.sms is not None and window == "open",

@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote
 
 from .campaigns import CampaignBook, WhatsAppTemplate
 from .errors import DeliveryError, DeliveryRefused, WhatsAppBlocked, WhatsAppWindowClosed
@@ -61,12 +60,6 @@ def inbound_addresses(from_: str, to: str) -> tuple[str, str, Channel]:
 def address(number: str, channel: Channel) -> str:
     """The Twilio address of bare `number` on `channel` (for To and From of an outbound message)."""
     return f"whatsapp:{number}" if channel == "whatsapp" else number
-
-
-def wa_me_link(number: str, keyword: str) -> str:
-    """The click-to-chat link that opens WhatsApp with `keyword` typed to `number` (digits only, no +)."""
-    digits = "".join(c for c in number if c.isdigit())
-    return f"https://wa.me/{digits}?text={quote(keyword)}"
 
 
 @dataclass(frozen=True)
