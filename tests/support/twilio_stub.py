@@ -36,6 +36,9 @@ class SentMessage:
     body: str
     sent_at: dt.datetime
     auth_user: str
+    #: A template send's ContentSid and ContentVariables (JSON text); "" for a plain text.
+    content_sid: str = ""
+    content_variables: str = ""
 
 
 def twilio_error(status: int, code: int, message: str) -> bytes:
@@ -87,7 +90,8 @@ class TwilioStub(LoopbackStub):
                     if scripted is None:
                         message = SentMessage("SM" + uuid.uuid4().hex, account, form.get("To", ""),
                                               form.get("From", ""), form.get("Body", ""), dt.datetime.now(dt.UTC),
-                                              auth.split(":")[0])
+                                              auth.split(":")[0], form.get("ContentSid", ""),
+                                              form.get("ContentVariables", ""))
                         stub.messages.append(message)
                 if stub.stall.is_set():
                     stub.release.wait(timeout=120)  # the message is recorded: it "went out"
