@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .campaigns import CampaignBook, WhatsAppTemplate
+from .competitions import reply_context
 from .errors import DeliveryError, DeliveryRefused, WhatsAppBlocked, WhatsAppWindowClosed
 from .jobs import LateJob
 from .outbound import SmsSender
@@ -130,8 +131,7 @@ def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJ
         raise DeliveryRefused(f"late text to {mask(job.sender)}: {route.reason}")
     variables = None
     if route.template is not None and campaign is not None:
-        context = {**campaign.template_context(), "program": {"name": book.program.name}, "code": code}
-        variables = route.template.content_variables(**context)
+        variables = route.template.content_variables(**reply_context(campaign, book.program, code=code))
     try:
         sms.send(to=route.to, from_=route.from_, body=text,
                  content_sid=route.template.content_sid if route.template else None, content_variables=variables)
