@@ -65,9 +65,11 @@ test: $(VENV)/.installed-test redis-server qr-test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: loopback only, bounded counts, each compares against a baseline in the same run.
-# `python -m bench`: the bot under the Procfile's gunicorn against a minimal Flask baseline, with
-# Debian's wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round
-# trips per webhook path. About six minutes in all.
+# `python -m bench`: the bot under the Procfile's gunicorn against three floors (two round trips,
+# one round trip, bare Flask), then the accept spread without and with --reuse-port, with Debian's
+# wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round trips per
+# webhook path; bench/receipts.py: status callbacks per second. About eight minutes in all on
+# 2 cores. In process: `python bench/hot_path.py`.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -80,6 +82,7 @@ wrk:
 bench: $(VENV)/.installed-test redis-server wrk
 	$(BIN)/python -m bench
 	$(BIN)/python bench/redis_cost.py
+	$(BIN)/python -m bench.receipts
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
 soak: $(VENV)/.installed-test redis-server

@@ -10,4 +10,5 @@ try:
 except ConfigError as exc:
     # One line naming the variable or the campaign file's place, not a traceback.
     print(f"bot: configuration error: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+    # 3 is gunicorn's WORKER_BOOT_ERROR: its master stops instead of booting workers forever.
+    raise SystemExit(3) from None

@@ -59,6 +59,30 @@ class CountingConnection(Connection):
             Meter.seconds += time.perf_counter() - Meter._started
 
 
+#: The auth token and public URL of the in-process app: sign webhooks for it with these.
+TOKEN = "bench-token"
+PUBLIC_URL = "https://bot.example.com"
+
+
+def in_process_app(server: RedisServer, talon: TalonStub, pool: redis.ConnectionPool | None = None):
+    """The real bot (Flask app, services, store) against `server` and `talon`, limits out of the way."""
+    campaigns = Path(server.dir) / "campaigns.toml"
+    campaigns.write_text(CAMPAIGNS.replace(
+        'terms_url = "https://example.com/sms-terms"',
+        'terms_url = "https://example.com/sms-terms"\n'
+        "sender_limit = { rate = 100000, per_seconds = 1, burst = 100000 }\n"
+        "upstream_limit = { rate = 100000, per_seconds = 1, burst = 100000 }",
+    ))
+    settings = Settings(
+        campaigns_file=campaigns, redis_url=server.url, redis_key_prefix="bench",
+        talon_api_key="bench", talon_deployment="bench.talon.one", talon_base_url=talon.url,
+        twilio_auth_token=TOKEN, public_base_url=PUBLIC_URL, bot_secret="bench",
+    )
+    pool = pool or redis.ConnectionPool.from_url(server.url)
+    store = Store(redis.Redis(connection_pool=pool), prefix="bench")
+    return create_app(services=Services.build(settings, store=store))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -73,27 +97,14 @@ def main() -> int:
     server = RedisServer().start()
     talon = TalonStub().start()
     try:
-        campaigns = Path(server.dir) / "campaigns.toml"
-        campaigns.write_text(CAMPAIGNS.replace(
-            'terms_url = "https://example.com/sms-terms"',
-            'terms_url = "https://example.com/sms-terms"\n'
-            "sender_limit = { rate = 100000, per_seconds = 1, burst = 100000 }\n"
-            "upstream_limit = { rate = 100000, per_seconds = 1, burst = 100000 }",
-        ))
-        settings = Settings(
-            campaigns_file=campaigns, redis_url=server.url, redis_key_prefix="bench",
-            talon_api_key="bench", talon_deployment="bench.talon.one", talon_base_url=talon.url,
-            twilio_auth_token="bench-token", public_base_url="https://bot.example.com", bot_secret="bench",
-        )
         pool = redis.ConnectionPool.from_url(server.url, connection_class=CountingConnection)
-        store = Store(redis.Redis(connection_pool=pool), prefix="bench")
-        app = create_app(services=Services.build(settings, store=store))
+        app = in_process_app(server, talon, pool)
         logging.getLogger("bot").setLevel(logging.WARNING)  # one JSON line per webhook would flood the table
         client = app.test_client()
 
         def webhook(body: str, sender: str, sid: str | None = None) -> tuple[int, float, float]:
             form = twilio_form(body, sender=sender, sid=sid)
-            headers = {"X-Twilio-Signature": sign(form, token="bench-token")}
+            headers = {"X-Twilio-Signature": sign(form, token=TOKEN)}
             Meter.reset()
             started = time.perf_counter()
             response = client.post("/sms", data=form, headers=headers)

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from . import health, landing, marketer, sms
+from . import health, landing, marketer, receipts, sms, web
 from .config import Settings
 from .delivery import start_in_thread
 from .logs import configure_logging
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"))
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's form is a few KB; refuse floods early.
     services.init_app(app)
+    web.init_app(app)
     if services.settings.embedded_store and services.sms is not None:
         # The embedded store lives in this process only, so its worker must too.
         start_in_thread(services.late_delivery())
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.register_blueprint(health.bp)
     app.register_blueprint(landing.bp)
     app.register_blueprint(marketer.bp)
+    app.register_blueprint(receipts.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

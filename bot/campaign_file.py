@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .campaign_lint import check_keywords, check_slugs, over_budget
-from .campaign_values import parse_datetime, parse_limit, parse_numbers, parse_template
+from .campaign_values import parse_countries, parse_datetime, parse_limit, parse_numbers, parse_template
 from .campaigns import (
     CONTENT_SID_RE,
     DEFAULT_CONSENT_RETENTION_DAYS,
@@ -35,7 +35,9 @@ from .campaigns import (
 from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem
+from .form_policy import home_countries
 from .keywords import normalize
+from .limits import FormLimits
 from .replies import ReplyTemplate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -67,14 +69,19 @@ PROGRAM_DEFAULTS = {
     ),
     "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
     "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
+    #: Appended to the first message the bot sends a number (CTIA's opt-in confirmation).
+    "opt_in_notice": "{{ program.name }}: Reply STOP to opt out, HELP for help.",
 }
 #: Rendered with `keyword`: the one live keyword a text is one edit away from.
 NEAR_MISS_DEFAULT = "{{ program.name }}: did you mean {{ keyword }}? Text {{ keyword }} to get it."
 LIMIT_FIELDS = ("sender_limit", "upstream_limit")
+#: [program] settings of the landing form: field -> FormLimits attribute.
+FORM_LIMIT_FIELDS = {"form_client_limit": "client", "form_number_limit": "number", "form_country_limit": "country"}
 
 PROGRAM_FIELDS = {
     "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
     "max_segments", "opt_out_confirmation", "whatsapp_numbers", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
+    "countries", *FORM_LIMIT_FIELDS, "form_hourly_budget",
 }
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
 CAMPAIGN_FIELDS = {
@@ -224,6 +231,18 @@ class _Loader:
         if message:
             self.warnings.append(Problem(self.where.place(table, index, key, label), message))
 
+    def warn_if_notice_overflows(
+        self, table: str, index: int | None, key: str, label: str, program: Program, text: str
+    ) -> None:
+        """A warning when the first message to a number (`text` plus the opt-in confirmation the bot
+        appends) needs more segments than the budget, though `text` alone does not."""
+        first = program.with_opt_in_notice(text)
+        message = over_budget(first, self.max_segments)
+        if message and first != text and over_budget(text, self.max_segments) is None:
+            message = message.replace("reply needs", "as the first message to a number, with the opt-in "
+                                      "confirmation ([program].opt_in_notice) appended, reply needs", 1)
+            self.warnings.append(Problem(self.where.place(table, index, key, label), message))
+
     def problem(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
         self.problems.append(Problem(self.where.place(table, index, key, label), message))
 
@@ -300,6 +319,9 @@ class _Loader:
         templates.append(("near_miss_reply", NEAR_MISS_DEFAULT, {"keyword": "SAMPLE"}))
         for key, default, extra in templates:
             context = {"program": program_stub, **extra}
+            if key == "opt_in_notice" and raw.get(key) == "":
+                replies[key] = ReplyTemplate("")  # the program's replies carry STOP and HELP themselves
+                continue
             template = parse_template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
@@ -310,13 +332,37 @@ class _Loader:
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
         }
+        countries, form_limits = self._form_settings(raw, numbers, bad)
         if not entry.ok:
             return None
         return Program(
             texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
             opt_out_confirmation=confirmation, **settings, **limits, whatsapp_numbers=whatsapp_numbers,
-            frequency=frequency.strip() if frequency else None,
+            frequency=frequency.strip() if frequency else None, countries=countries, form_limits=form_limits,
         )
+
+    def _form_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> tuple[tuple[str, ...], FormLimits]:
+        """The landing form's countries (default: those of `numbers`) and limits."""
+        if "countries" in raw:
+            countries = parse_countries(raw["countries"], lambda m: bad("countries", m))
+        else:
+            countries = home_countries(numbers)
+            if not countries:
+                self.warnings.append(Problem(
+                    self.where.place("program", None, "numbers", "[program]"),
+                    "no E.164 number to take the landing form's countries from, and no countries set: "
+                    "the form texts no one",
+                ))
+        found: dict[str, Any] = {}
+        for key, attribute in FORM_LIMIT_FIELDS.items():
+            if key in raw:
+                found[attribute] = parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
+        budget = raw.get("form_hourly_budget", FormLimits.hourly_budget)
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+            bad("form_hourly_budget", f"expected a whole number of texts per hour (0: none), got {budget!r}")
+        else:
+            found["hourly_budget"] = budget
+        return countries, FormLimits(**{k: v for k, v in found.items() if v is not None})
 
     # -- [[campaigns]]
 
@@ -429,6 +475,8 @@ class _Loader:
             if key == "reply" and kind == "competition":
                 text = self._legal_wording(index, label, text, competition["rules_url"])
             self.warn_if_long("campaigns", index, key, label, text)
+        if program is not None:
+            self.warn_if_notice_overflows("campaigns", index, "reply", label, program, reply.render(**context))
         return Campaign(
             slug=slug,
             keywords=tuple(keywords),

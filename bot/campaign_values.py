@@ -71,6 +71,18 @@ def parse_numbers(raw: Any, bad, *, required: bool) -> tuple[str, ...]:
     return tuple(numbers)
 
 
+def parse_countries(raw: Any, bad) -> tuple[str, ...]:
+    """`["US", "CA"]`: regions phonenumbers knows (ISO 3166 alpha-2), in capitals."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(c, str) for c in raw):
+        bad('expected a non-empty list of country codes such as ["US", "CA"]')
+        return ()
+    unknown = [c for c in raw if c not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        bad(f"unknown country code(s) {unknown}: expected ISO 3166 codes in capitals such as \"US\"")
+        return ()
+    return tuple(dict.fromkeys(raw))
+
+
 def parse_template(source: Any, context: dict[str, Any], bad) -> ReplyTemplate | None:
     if not isinstance(source, str) or not source.strip():
         bad("expected a non-empty reply text")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .errors import Problem
 from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
-from .limits import RateLimit
+from .limits import FormLimits, RateLimit
 from .replies import ReplyTemplate
 
 Kind = Literal["coupon", "loyalty", "referral", "competition"]
@@ -46,6 +46,12 @@ DEFAULT_SENDER_LIMIT = RateLimit(rate=20, per_seconds=3600, burst=5)
 DEFAULT_UPSTREAM_LIMIT = RateLimit(rate=500, per_seconds=60, burst=50)
 
 
+def carries_opt_in_notice(program_name: str, text: str) -> bool:
+    """Whether a reply already names the program and says how to opt out (STOP) and get help (HELP)."""
+    upper = text.upper()
+    return program_name.upper() in upper and "STOP" in upper and "HELP" in upper
+
+
 @dataclass(frozen=True)
 class Program:
     name: str
@@ -61,6 +67,9 @@ class Program:
     consent_retention_days: int = DEFAULT_CONSENT_RETENTION_DAYS
     max_segments: int = DEFAULT_MAX_SEGMENTS
     opt_out_confirmation: str = "auto"
+    #: Regions (ISO 3166 codes) the landing form may text: `[program] countries`, default those of `numbers`.
+    countries: tuple[str, ...] = ()
+    form_limits: FormLimits = FormLimits()
     #: WhatsApp senders (E.164): a number also in `numbers` is both; one only here is WhatsApp-only.
     whatsapp_numbers: tuple[str, ...] = ()
 
@@ -72,6 +81,15 @@ class Program:
     def text(self, name: str, **context: Any) -> str:
         """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered."""
         return self.replies[name].render(program={"name": self.name}, **context)
+
+    def with_opt_in_notice(self, text: str) -> str:
+        """`text` as the first message to a number: carrying the program's name, "Reply STOP to opt
+        out" and HELP (CTIA's opt-in confirmation), the `opt_in_notice` appended unless it already does.
+        An empty `opt_in_notice` says the program's replies carry it themselves."""
+        notice = self.text("opt_in_notice")
+        if not notice or carries_opt_in_notice(self.name, text):
+            return text
+        return f"{text}\n{notice}"
 
     def confirms_opt_out(self, to: str) -> bool:
         """Whether the bot itself sends the one STOP/START confirmation for texts to number `to`."""

@@ -11,24 +11,47 @@ import logging
 import os
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .config import EXAMPLE_CAMPAIGNS_FILE, Settings
 from .errors import CampaignFileError, ConfigError, DrawError
 
+SIMULATION_NOTE = (
+    "simulation: nothing was written to Redis or the consent log, nobody was texted, "
+    "and it is not counted in the results; Talon.One was asked with {upstream}."
+)
+
 
 def _simulate(args: argparse.Namespace) -> int:
     from .conversation import InboundMessage
-    from .services import Services
+    from .phone import address_of
+    from .services import Services, make_issuer
+    from .store import connect
 
-    services = Services.build(Settings.from_env())
+    settings = Settings.from_env()
+    if not args.live:
+        settings = replace(settings, talon_dry_run=True)
+    # A throwaway store and no journal: a simulated STOP must never unsubscribe a real customer,
+    # and a dry-run code must never be cached as the real one.
+    logging.getLogger("bot.store").setLevel(logging.ERROR)
+    services = Services.build(settings, store=connect(None, prefix=settings.redis_key_prefix),
+                              issuer=make_issuer(settings), keep_journal=False)
+    sender = address_of(args.sender)
+    if sender.number is None:
+        print(f"bot simulate: {args.sender!r} is not a person's number (+ and 8-15 digits): it would get no reply",
+              file=sys.stderr)
+        return 1
     to = args.to or services.book.default_number()
     message = InboundMessage(
-        sid="SM" + secrets.token_hex(16), sender=args.sender, to=to, body=" ".join(args.text), channel="cli"
+        sid="SM" + secrets.token_hex(16), sender=sender.number, to=to, body=" ".join(args.text), channel="cli"
     )
     reply = services.conversation.handle(message)
-    services.conversation.funnel.flush()  # the results page counts simulated texts too
     print(reply.text if reply.text is not None else "(no reply)")
+    upstream = "no upstream (the sandbox issuer)" if settings.sandbox_issuer else (
+        "a real call: --live, a real coupon may have been created" if args.live else "X-DRY-RUN: true (nothing created)"
+    )
+    print(SIMULATION_NOTE.format(upstream=upstream), file=sys.stderr)
     return 0
 
 
@@ -287,9 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show the bot's log on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    simulate = commands.add_parser("simulate", help="run one inbound text through the conversation and print the reply")
+    simulate = commands.add_parser(
+        "simulate", help="show the reply one inbound text would get (writes nothing, texts nobody)"
+    )
     simulate.add_argument("--from", dest="sender", required=True, metavar="NUMBER", help="sender, e.g. +15551234567")
     simulate.add_argument("--to", metavar="NUMBER", help="the shop's number (default: the program's first)")
+    simulate.add_argument("--live", action="store_true",
+                          help="ask Talon.One for real (without X-DRY-RUN): a real coupon may be created")
     simulate.add_argument("text", nargs="+", help='the text, e.g. "SAVE"')
     simulate.set_defaults(run=_simulate)
 

@@ -42,7 +42,7 @@ from .errors import DeliveryRefused, DeliveryUncertain, DrawError, RecipientOpte
 from .issuing import Issuer, issue
 from .metrics import WINNER_TEXTS
 from .outbound import SmsSender
-from .phone import hash_sender, mask, to_e164
+from .phone import address_of, hash_sender, mask
 from .posters import campaign_number
 from .quiet_hours import AllowedHours, LocalZones, is_allowed, zones_for
 from .store import Entry, Store
@@ -51,7 +51,6 @@ from .upstream import UpstreamGuard
 log = logging.getLogger(__name__)
 
 #: Entry channels: the webhook's SMS and WhatsApp, the landing form, `bot simulate`.
-WHATSAPP_PREFIX = "whatsapp:"
 #: Winners' texts are outreach: at most this many a second unless the program says otherwise (a US long code).
 DEFAULT_SEND_RATE = 1.0
 #: How long a winner's exactly-once marker is kept: longer than any prize's claim period.
@@ -65,9 +64,9 @@ OUTREACH_HOURS = AllowedHours()
 
 def entrant(message_sender: str, channel: str) -> tuple[str | None, str]:
     """The entrant's E.164 number (None: not a person's number) and the entry's channel."""
-    if message_sender.startswith(WHATSAPP_PREFIX):
-        return to_e164(message_sender.removeprefix(WHATSAPP_PREFIX)), "whatsapp"
-    return to_e164(message_sender), channel
+    # Channel adapters already hand over the bare E.164 number; this guards any other caller.
+    address = address_of(message_sender, channel)
+    return address.number, address.channel
 
 
 def reply_context(campaign: Campaign, program: Program, **values: object) -> dict[str, object]:
@@ -309,7 +308,7 @@ def _send_once(recipient: Recipient, campaign: Campaign, book: CampaignBook, sto
         except DeliveryUncertain:
             return "uncertain"
     try:
-        sms.send(to=e164, from_=shop, body=body)
+        sms.send(to=e164, from_=shop, body=body, campaign=campaign.slug, occasion=occasion)
     except RecipientOptedOut:
         store.record_opt_out(e164, "21610")
         store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)

@@ -19,6 +19,10 @@ from .errors import ConfigError
 #: The example campaign file shipped inside the package.
 EXAMPLE_CAMPAIGNS_FILE = Path(__file__).parent / "data" / "campaigns.example.toml"
 
+#: Any of these makes a real deployment, which must also set `REQUIRED_IN_PRODUCTION`.
+PRODUCTION_VARIABLES = ("PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "BOT_SECRET", "MARKETER_PASSWORD", "TALON_API_KEY")
+REQUIRED_IN_PRODUCTION = ("REDIS_URL", "TWILIO_AUTH_TOKEN", "BOT_SECRET")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -52,10 +56,35 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
     raw = environ.get(name, "").strip() or default
     if raw is None:
         return None
+    return _checked_url(name, raw, schemes)
+
+
+def _checked_url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(raw)
-    if parts.scheme not in schemes or not parts.netloc:
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError(f"{name}: the port of {raw!r} is not a number") from None
+    if parts.scheme not in schemes or not (parts.netloc or (parts.scheme == "unix" and parts.path)):
         raise ConfigError(f"{name}: expected a {' or '.join(s + '://' for s in schemes)} URL, got {raw!r}")
     return raw.rstrip("/")
+
+
+def redis_nodes(redis_url: str) -> list[str]:
+    """The node URLs of REDIS_URL: one, or with REDIS_CLUSTER several, comma-separated (the cluster's seeds)."""
+    return [part.strip() for part in redis_url.split(",") if part.strip()]
+
+
+def _redis_url(environ: Mapping[str, str], cluster: bool) -> str | None:
+    raw = environ.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    nodes = redis_nodes(raw)
+    if len(nodes) > 1 and not cluster:
+        raise ConfigError("REDIS_URL: several comma-separated nodes need REDIS_CLUSTER=true")
+    for node in nodes:
+        _checked_url("REDIS_URL", node, ("redis", "rediss", "unix"))
+    return ",".join(node.rstrip("/") for node in nodes)
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,8 @@ class Settings:
     job_lease_s: float = 60.0
     #: How often each process writes the results page's counts to Redis (0: only when read).
     funnel_flush_s: float = 1.0
+    #: How long each outbound text's last status (its delivery receipt) is kept, in days.
+    receipt_retention_days: int = 30
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_account_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
@@ -94,6 +125,10 @@ class Settings:
     marketer_password: str | None = field(default=None, repr=False)
     #: Proxies in front of the bot that append to X-Forwarded-For (Heroku's router: 1); 0 trusts none.
     trusted_proxy_hops: int = 0
+    #: This host's STOP journal (bot/journal.py): JOURNAL_DIR, else $XDG_STATE_HOME/keyword-coupon-bot/journal.
+    journal_dir: Path = Path("var/journal")
+    #: When set, GET /metrics needs `Authorization: Bearer <token>`.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def embedded_store(self) -> bool:
@@ -104,9 +139,16 @@ class Settings:
         return self.talon_api_key is None
 
     @property
+    def production_variables(self) -> list[str]:
+        """The variables set that make this a real deployment (see `PRODUCTION_VARIABLES`)."""
+        values = (self.public_base_url, self.twilio_account_sid, self.bot_secret, self.marketer_password,
+                  self.talon_api_key)
+        return [name for name, value in zip(PRODUCTION_VARIABLES, values, strict=True) if value]
+
+    @property
     def demo_mode(self) -> bool:
-        """All-embedded: the only mode allowed to run without TWILIO_AUTH_TOKEN."""
-        return self.embedded_store and self.sandbox_issuer
+        """All-embedded and nothing of a real deployment set: the only mode without Redis, signatures or secret."""
+        return self.embedded_store and self.sandbox_issuer and not self.production_variables
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -120,8 +162,8 @@ class Settings:
         if not campaigns_file.is_file():
             raise ConfigError(f"CAMPAIGNS_FILE: no such file {str(campaigns_file)!r}")
 
-        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
         redis_cluster = _flag(env, "REDIS_CLUSTER")
+        redis_url = _redis_url(env, redis_cluster)
         if redis_cluster and redis_url is None:
             raise ConfigError("REDIS_CLUSTER: true needs REDIS_URL naming a node of the cluster")
 
@@ -159,6 +201,7 @@ class Settings:
             breaker_cooldown_s=_number(env, "BREAKER_COOLDOWN_S", cls.breaker_cooldown_s, minimum=0.1),
             job_lease_s=_number(env, "JOB_LEASE_S", cls.job_lease_s, minimum=0.5),
             funnel_flush_s=_number(env, "FUNNEL_FLUSH_S", cls.funnel_flush_s, minimum=0),
+            receipt_retention_days=int(_number(env, "RECEIPT_RETENTION_DAYS", cls.receipt_retention_days, minimum=1)),
             twilio_timeout_s=_number(env, "TWILIO_TIMEOUT_S", cls.twilio_timeout_s, minimum=0.5),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
@@ -167,6 +210,9 @@ class Settings:
             bot_secret=text("BOT_SECRET") or "",
             marketer_password=text("MARKETER_PASSWORD"),
             trusted_proxy_hops=int(_number(env, "TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, minimum=0)),
+            journal_dir=Path(text("JOURNAL_DIR") or (Path(text("XDG_STATE_HOME")) / "keyword-coupon-bot" / "journal"
+                                                     if text("XDG_STATE_HOME") else cls.journal_dir)),
+            metrics_token=text("METRICS_TOKEN"),
         )
         settings.check()
         return settings
@@ -175,13 +221,27 @@ class Settings:
     def can_send_sms(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
+    def check_deployment(self) -> None:
+        """A real deployment (any production variable set) has Redis, signatures and a secret, or does
+        not start: checked by whatever serves or works the queue (`Services.build`, gunicorn's master),
+        not by commands that only read the campaign file (`bot poster`, `bot check`)."""
+        production = self.production_variables
+        if production:
+            required = (self.redis_url, self.twilio_auth_token, self.bot_secret)
+            missing = [name for name, value in zip(REQUIRED_IN_PRODUCTION, required, strict=True) if not value]
+            if missing:
+                raise ConfigError(
+                    f"{missing[0]}: required in a real deployment ({production[0]} is set); "
+                    "only the all-embedded demo, with none of " + ", ".join(PRODUCTION_VARIABLES) + ", may skip it"
+                )
+
     def check(self) -> None:
         """The rules between variables, for settings built in code as well as from the environment."""
         if self.webhook_budget_s >= 14:
             raise ConfigError(
                 f"WEBHOOK_BUDGET_S: must stay well under Twilio's 15 s window, got {self.webhook_budget_s}"
             )
-        if not self.twilio_auth_token and not self.demo_mode:
+        if not self.twilio_auth_token and not (self.embedded_store and self.sandbox_issuer):
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN: required when REDIS_URL or TALON_API_KEY is set "
                 "(only the all-embedded demo may skip webhook signatures)"
@@ -192,7 +252,7 @@ class Settings:
             raise ConfigError(
                 "MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)"
             )
-        if not self.bot_secret and not self.demo_mode:
+        if not self.bot_secret and not (self.embedded_store and self.sandbox_issuer):
             raise ConfigError(
                 "BOT_SECRET: required when REDIS_URL or TALON_API_KEY is set (hashes phone numbers in logs)"
             )

@@ -4,16 +4,24 @@ Channel adapters (the Twilio webhook, the QR landing form, `bot simulate`)
 build an `InboundMessage`, call `Conversation.handle`, and translate the
 `Reply` back (TwiML, HTML, stdout). Order of decisions:
 
+0. keep Redis holding every journalled opt-out (journal.py's `ConsentKeeper`);
 1. claim the MessageSid (a replayed delivery gets the first reply, byte for byte);
-2. compliance words (STOP/START/HELP), before anything else;
-3. opt-out, then the sender's rate limit;
+2. compliance words (STOP/START/HELP, and revocations only the bot hears, as
+   bot.compliance `recognise`s them), before anything else: journalled on disk,
+   then written to Redis; with Redis unreachable, journalled for replay;
+3. opt-out (Redis's record, and this host's journal), then the sender's rate limit;
 4. the keyword, the campaign's window, and the code: cached, or issued once
    through a single-flight lock so simultaneous texts make one upstream call;
    no keyword: "did you mean …?" when one edit from exactly one open keyword,
    else the fallback.
 
 Opt-outs, opt-ins and each campaign's first serve (the opt-in source) go into
-the consent log with the reply's own `Store.finish` call.
+the consent log with the reply's own `Store.finish` call; a serve to a number
+typed on the landing form is a `request_unverified`, not an opt-in. The first
+reply a number gets carries the opt-in confirmation (program name, "Reply STOP
+to opt out", HELP) unless it already says so.
+
+Channel adapters hand over `sender` already normalised to E.164 (bot.phone).
 """
 
 from __future__ import annotations
@@ -23,15 +31,17 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .campaigns import Campaign, CampaignBook
 from .competitions import entrant, entry_reply
-from .compliance import ComplianceWord, classify
+from .compliance import Compliance, ComplianceWord, recognise
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
 from .issuing import Issuer, issue, read_balance
 from .jobs import LateJob
+from .journal import ComplianceRecord, ConsentKeeper, Journal, replay
 from .metrics import ENTRIES, UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask
 from .results import Funnel
@@ -73,6 +83,12 @@ class Reply:
     poster: str | None = None
 
 
+#: Outcomes whose reply is itself the compliance answer: no opt-in confirmation is added.
+_COMPLIANCE_OUTCOMES = frozenset({"opt_out", "opt_in", "help", "replayed", "in_flight"})
+#: Whether the number of the text being handled still needs the opt-in confirmation.
+_needs_notice: ContextVar[bool] = ContextVar("needs_notice", default=False)
+
+
 @dataclass(frozen=True)
 class Timing:
     """The webhook's deadline budget, and how often a waiting text looks for another's code."""
@@ -100,6 +116,7 @@ class Conversation:
         guard: UpstreamGuard | None = None,
         late_delivery: bool = False,
         funnel: Funnel | None = None,
+        journal: Journal | None = None,
     ):
         self.book = book
         self.store = store
@@ -112,6 +129,10 @@ class Conversation:
         self.late_delivery = late_delivery
         #: The results page's counts (results.py): one per handled text, written off the reply's path.
         self.funnel = funnel or Funnel(store)
+        #: This host's STOP journal; None only where nothing is kept (`bot simulate`).
+        self.journal = journal
+        retention = book.program.consent_retention_days
+        self.keeper = ConsentKeeper(journal, store, retention) if journal else None
 
     # -- entry point
 
@@ -134,7 +155,12 @@ class Conversation:
 
     def _handle(self, message: InboundMessage) -> Reply:
         deadline = time.monotonic() + self.timing.budget_s
-        word = classify(message.body, message.opt_out_type)
+        _needs_notice.set(False)
+        heard = recognise(message.body, message.opt_out_type)
+        arrived_us = self.journal.arrival() if heard and self.journal else 0  # Twilio's order, at arrival
+        word = heard.word if heard else None
+        if self.keeper:
+            self.keeper.keep()
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
         window = campaign.window(self.clock()) if campaign else None
@@ -146,6 +172,8 @@ class Conversation:
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
+            if word is None:
+                self._honour_journalled_stop(message.sender)
             decision = self.store.begin(
                 message.sid,
                 message.sender,
@@ -157,9 +185,14 @@ class Conversation:
             if message.channel == "whatsapp":  # WhatsApp's 24-hour window (whatsapp.py): one more round trip
                 self.store.open_whatsapp_window(message.sender, self.clock())
         except StoreUnavailable as exc:
-            return self._without_store(message, word, campaign, exc)
+            if self.keeper:
+                self.keeper.store_failed()
+            return self._without_store(message, heard, campaign, exc, arrived_us)
 
+        _needs_notice.set(not decision.noticed)
         if decision.status == "replay":
+            if decision.opted_out and word is None:
+                return Reply(None, "replayed")  # a retried keyword from before a STOP: nothing now
             return Reply(decision.reply or None, "replayed")
         if decision.status == "in_flight":
             return self._await_first_delivery(message)
@@ -169,8 +202,8 @@ class Conversation:
             text = self.book.program.text("limited_reply") if decision.notice else None
             return self._finish(message, Reply(text, "limited", campaign.slug if campaign else None))
 
-        if word is not None:
-            return self._compliance(message, word)
+        if heard is not None:
+            return self._compliance(message, heard, decision.opted_out, arrived_us)
         if campaign is None:
             return self._unknown(message)
         if campaign.kind == "competition":
@@ -181,24 +214,48 @@ class Conversation:
 
     # -- compliance words
 
-    def _compliance(self, message: InboundMessage, word: ComplianceWord) -> Reply:
-        # With OptOutType, Twilio (Advanced Opt-Out) has already sent the
-        # confirmation; a second one would break "at most one". Without it,
-        # Twilio's default handling still answers STOP/START on long codes and
-        # the carrier on toll-free numbers: the program says who confirms.
-        answered_by_twilio = bool(message.opt_out_type)
-        confirm = not answered_by_twilio and self.book.program.confirms_opt_out(message.to)
+    def _compliance(self, message: InboundMessage, heard: Compliance, opted_out: bool, arrived_us: int) -> Reply:
+        word = heard.word
         raw = message.body.strip()[:32] or (message.opt_out_type or "")
-        if word is ComplianceWord.STOP:
-            text = self.book.program.text("opt_out_reply") if confirm else None
-            return self._finish(message, Reply(text, "opt_out"), optout="out", word=raw,
-                                **self._consent(message, "opt_out", raw))
-        if word is ComplianceWord.START:
-            text = self.book.program.text("opt_in_reply") if confirm else None
-            return self._finish(message, Reply(text, "opt_in"), optout="in", word=raw,
-                                **self._consent(message, "opt_in", raw))
-        text = None if answered_by_twilio else self.book.program.help
-        return self._finish(message, Reply(text, "help"))
+        if word is ComplianceWord.HELP:
+            return self._finish(message, Reply(None if message.opt_out_type else self.book.program.help, "help"))
+        reply = self._compliance_reply(message, heard, already_out=opted_out)
+        state = "out" if word is ComplianceWord.STOP else "in"
+        self._journal(message, state, raw, reply, arrived_us, pending=False)
+        return self._finish(message, reply, optout=state, word=raw, arrived_us=arrived_us,
+                            **self._consent(message, reply.outcome, raw))
+
+    def _compliance_reply(self, message: InboundMessage, heard: Compliance, *, already_out: bool) -> Reply:
+        """The one confirmation, when the bot is the one to send it.
+
+        With OptOutType, Twilio (Advanced Opt-Out) has already sent it. For
+        Twilio's own single words its default handling answers on long codes
+        (and the carrier on toll-free): the program says who confirms. A phrase
+        only the bot heard ("stop texting me") nobody else confirmed: the bot
+        does. Never twice: a STOP from a number already out gets nothing.
+        """
+        answered_by_twilio = bool(message.opt_out_type)
+        program = self.book.program
+        confirm = not answered_by_twilio and (not heard.twilio_matched or program.confirms_opt_out(message.to))
+        if heard.word is ComplianceWord.STOP:
+            return Reply(program.text("opt_out_reply") if confirm and not already_out else None, "opt_out")
+        return Reply(program.text("opt_in_reply") if confirm else None, "opt_in")
+
+    def _journal(self, message: InboundMessage, state: str, word: str, reply: Reply, arrived_us: int, *,
+                 pending: bool) -> bool:
+        """Write the compliance word to this host's journal first: False when its MessageSid is there already."""
+        if self.journal is None:
+            return True
+        record = ComplianceRecord(arrived_us, message.sid, message.sender, state, word,  # type: ignore[arg-type]
+                                  message.channel, reply.text or "")
+        return self.journal.record(record, pending=pending)
+
+    def _honour_journalled_stop(self, sender: str) -> None:
+        """This host journalled a STOP as the number's latest event: make sure Redis has it (a no-op
+        when it does; a newer START Redis holds from another host still wins)."""
+        latest = self.journal.latest(sender) if self.journal else None
+        if latest is not None and latest.state == "out":
+            replay(self.store, latest, self.book.program.consent_retention_days)
 
     def _consent(self, message: InboundMessage, event: str, word: str, campaign: str = "") -> dict[str, Any]:
         """`Store.finish` arguments that add one event to the sender's consent log."""
@@ -206,8 +263,11 @@ class Conversation:
         return {"consent": record, "consent_retention_days": self.book.program.consent_retention_days}
 
     def _served(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
-        """The opt-in source: kept the first time this number is served this campaign."""
-        return self._consent(message, "opt_in_source", message.body.strip()[:32], campaign.slug)
+        """The opt-in source: kept the first time this number is served this campaign. A number typed
+        on the landing form is only a request: anyone can type anyone's number; the phone texting
+        the program itself is what verifies it (Store.has_verified_consent)."""
+        event = "request_unverified" if message.channel == "web" else "opt_in_source"
+        return self._consent(message, event, message.body.strip()[:32], campaign.slug)
 
     # -- no keyword
 
@@ -366,25 +426,41 @@ class Conversation:
     # -- ends
 
     def _finish(self, message: InboundMessage, reply: Reply, **store_args: Any) -> Reply:
+        if reply.text and reply.outcome not in _COMPLIANCE_OUTCOMES and _needs_notice.get():
+            reply = replace(reply, text=self.book.program.with_opt_in_notice(reply.text))
+            store_args["noticed"] = True
+            _needs_notice.set(False)
         self.store.finish(message.sid, message.sender, reply.text or "", **store_args)
         return reply
 
     def _without_store(
-        self, message: InboundMessage, word: ComplianceWord | None, campaign: Campaign | None, exc: StoreUnavailable
+        self, message: InboundMessage, heard: Compliance | None, campaign: Campaign | None, exc: StoreUnavailable,
+        arrived_us: int,
     ) -> Reply:
-        """Redis is down: answer what needs no shared state; never issue blind (uniqueness fails closed)."""
+        """Redis is down: answer what needs no shared state; never issue blind (uniqueness fails closed).
+        STOP and START go to the journal and reach Redis as soon as it answers."""
         log.error("store unavailable for %s: %s", message.sid, exc)
+        word = heard.word if heard else None
         if word is ComplianceWord.HELP:
             return Reply(None if message.opt_out_type else self.book.program.help, "help")
-        if word is ComplianceWord.STOP:
-            # The opt-out cannot be recorded now: say so loudly; Twilio's own
-            # STOP filtering still blocks sends to this number.
-            log.critical("opt-out from %s NOT recorded: store unavailable", mask(message.sender))
-            return Reply(None, "busy")  # nothing more to a number that said STOP
-        if campaign is None and word is None:
+        latest = self.journal.latest(message.sender) if self.journal else None
+        if heard is not None:
+            state = "out" if word is ComplianceWord.STOP else "in"
+            reply = self._compliance_reply(message, heard, already_out=latest is not None and latest.state == "out")
+            raw = message.body.strip()[:32] or (message.opt_out_type or "")
+            if self.journal is None:
+                log.critical("%s from %s NOT recorded: store unavailable and no journal", word.value, message.sid)
+                return Reply(None, "busy")
+            if not self._journal(message, state, raw, reply, arrived_us, pending=True):
+                return Reply(None, "replayed")  # Twilio's retry of a journalled word: answered the first time
+            log.warning("%s %s journalled while the store is unavailable; replayed when it answers",
+                        word.value, message.sid)
+            return reply
+        if latest is not None and latest.state == "out":
+            return Reply(None, "opted_out")
+        if campaign is None:
             return Reply(self.book.program.fallback, "unknown")
-        return Reply(self.book.program.text("busy_reply"), "busy", campaign.slug if campaign else None)
-
+        return Reply(self.book.program.text("busy_reply"), "busy", campaign.slug)
 
     def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock) -> None:
         """The one line and the one count per text (metrics.py documents the counter)."""

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .campaigns import CampaignBook
@@ -58,6 +59,7 @@ class LateDelivery:
         guard: UpstreamGuard,
         sms: SmsSender,
         policy: WorkerPolicy = WorkerPolicy(),
+        before_work: Callable[[], None] | None = None,
     ):
         self.book = book
         self.store = store
@@ -65,6 +67,8 @@ class LateDelivery:
         self.guard = guard
         self.sms = sms
         self.policy = policy
+        #: Run before each job (journal.ConsentKeeper.keep: Redis holds every opt-out before a send).
+        self.before_work = before_work
 
     # -- the loop
 
@@ -83,6 +87,8 @@ class LateDelivery:
 
     def run_once(self) -> bool:
         """Handle the next due job, if any. True when one was handled."""
+        if self.before_work:
+            self.before_work()
         claimed = self.store.claim(int(self.policy.lease_s * 1000))
         if claimed is None:
             return False
@@ -107,6 +113,9 @@ class LateDelivery:
             return True
         if self.store.is_opted_out(job.sender):
             log.info("late delivery to %s dropped: opted out", mask(job.sender))
+            return True
+        if self.store.undeliverable(job.sender):
+            log.info("late delivery to %s dropped: Twilio reported the number unreachable", mask(job.sender))
             return True
         context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
         code = self.store.cached_code(job.sender, job.slug)

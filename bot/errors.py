@@ -10,6 +10,9 @@
     ├── DeliveryError          sending an SMS through Twilio's REST API failed
     │   ├── RecipientOptedOut  21610: final
     │   ├── DeliveryRefused    not sent (bad number, other 4xx)
+    │   │   ├── RecipientUndeliverable  Twilio reported the number unreachable (21614, 30006)
+    │   │   ├── WhatsAppWindowClosed  63016: free text outside the 24-hour window
+    │   │   └── WhatsAppBlocked  63014 blocked, 131050 marketing stopped
     │   └── DeliveryUncertain  5xx or timeout: maybe sent, never resend blindly
     └── DrawError              a competition's draw step refused, or a draw file that does not hold
 """
@@ -89,6 +92,10 @@ class RecipientOptedOut(DeliveryError):
 
 class DeliveryRefused(DeliveryError):
     """Twilio refused the message (bad number, 4xx): it was not sent, retrying will not help."""
+
+
+class RecipientUndeliverable(DeliveryRefused):
+    """Not sent: an earlier receipt said the number cannot get texts (21614 not a mobile, 30006 unreachable)."""
 
 
 class WhatsAppWindowClosed(DeliveryRefused):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -45,6 +46,7 @@ def _fold_latin_accents(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(kept))
 
 
+@lru_cache(maxsize=1024)  # the same few keywords arrive again and again; a pure function of the text
 def normalize(text: str) -> str:
     """The matching key of `text`: NFKC, case-folded, accents of Latin letters dropped,
     only letters, marks and digits."""

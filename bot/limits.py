@@ -33,3 +33,17 @@ class BreakerPolicy:
     failures: int = 5
     window_s: float = 60.0
     cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class FormLimits:
+    """The landing form's limits (``[program]`` ``form_*`` settings): each refusal looks the same to a visitor.
+
+    Per client (an IPv4 address, or an IPv6 /64), per typed number, per country
+    of that number, and a global budget of form texts per UTC hour.
+    """
+
+    client: RateLimit = RateLimit(rate=10, per_seconds=3600, burst=5)
+    number: RateLimit = RateLimit(rate=3, per_seconds=3600, burst=2)
+    country: RateLimit = RateLimit(rate=60, per_seconds=3600, burst=30)
+    hourly_budget: int = 200

@@ -6,13 +6,24 @@ import json
 import logging
 import sys
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+#: What json.dumps(entry, default=str, ensure_ascii=False) builds on every call, built once.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
+    # Every text writes a line, and the time has a resolution of one second: formatted once per second
+    # (a tuple swapped in whole, so threads never see half of one).
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, self.formatTime(record, _TIME_FORMAT))
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": cached[1],
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -20,7 +31,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -36,4 +47,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
     # httpx logs every request's full URL at INFO, and Talon.One's URLs carry the
     # customer's number (identifier=+1555…): keep it below INFO whatever the host configures.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The Twilio library logs its requests (a message list's To=+1555…) at INFO; urllib3
+    # (under Twilio) and httpcore (under httpx) log the same URLs at DEBUG: all held back.
+    for name in ("httpx", "httpcore", "twilio.http_client", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -3,12 +3,22 @@ and results (/marketer/results: the funnel per campaign and poster, charts, CSV;
 
 Behind HTTP Basic authentication with MARKETER_PASSWORD (any user name). With
 no password configured the page does not exist (404): there is no default.
+
+The limiter decides before the password is read: every attempt takes one from
+the client's bucket and from a global failure budget, and a right password
+gives it back. A locked client (or, past the global budget, everyone) is
+refused whatever it sends, the right password included, so a 429 says nothing
+about a guess. Passwords are compared as HMAC-SHA256 digests under a key of
+this process, so neither their content nor their length shows in the time taken.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
+import logging
+import secrets
 from functools import wraps
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -28,14 +38,44 @@ from .posters import (
     render,
 )
 from .services import services_of
-from .store import FUNNEL_RETENTION_DAYS
-from .web import client_address, client_hash, form_secret, private_page
+from .store import FUNNEL_RETENTION_DAYS, LOGIN_ALL_LOCKED, LOGIN_OK
+from .web import client_key, private_page
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("marketer", __name__, url_prefix="/marketer")
 
 PREVIEW_DPI = 60
 #: Wrong passwords one client may try: 10 at once, then one a minute.
 FAILED_LOGINS = RateLimit(rate=1, per_seconds=60, burst=10)
+#: Wrong passwords all clients together may try: 100 at once, then 60 an hour.
+ALL_FAILED_LOGINS = RateLimit(rate=60, per_seconds=3600, burst=100)
+
+#: The key both sides of a password comparison are hashed with: random per process, never stored.
+_DIGEST_KEY = secrets.token_bytes(32)
+
+
+def password_digest(password: str) -> bytes:
+    return hmac.new(_DIGEST_KEY, password.encode(), hashlib.sha256).digest()
+
+
+def _refused_login(status: int) -> Response:
+    if status == 429:
+        return Response("Too many wrong passwords: wait a few minutes.\n", 429, {"Retry-After": "60"},
+                        mimetype="text/plain")
+    return Response("Log in with the marketer password.\n", 401,
+                    {"WWW-Authenticate": 'Basic realm="Posters", charset="UTF-8"'}, mimetype="text/plain")
+
+
+def _alert_global_lock(store) -> None:
+    """One warning a window while every login is refused (someone is guessing from many addresses)."""
+    try:
+        first = store.first_alert("login", int(ALL_FAILED_LOGINS.per_seconds * 1000))
+    except StoreUnavailable:
+        first = False
+    if first:
+        log.warning("marketer login: the global failure budget is spent, every login is refused for a while",
+                    extra={"event": "login_budget"})
 
 
 def login_required(view):
@@ -45,25 +85,26 @@ def login_required(view):
         if not password:
             abort(404, description="The marketer page is disabled: set MARKETER_PASSWORD to enable it.")
         auth = request.authorization
-        given = (auth.password or "") if auth and auth.type == "basic" else ""
-        if not hmac.compare_digest(given.encode(), password.encode()):
-            if given and not _may_try_again():
-                return Response("Too many wrong passwords: wait a few minutes.\n", 429, mimetype="text/plain")
-            return Response("Log in with the marketer password.\n", 401,
-                            {"WWW-Authenticate": 'Basic realm="Posters", charset="UTF-8"'}, mimetype="text/plain")
+        if not auth or auth.type != "basic" or not auth.password:
+            return _refused_login(401)  # nothing tried: the browser's prompt
+        store, client = services_of().store, client_key()
+        try:
+            attempt = store.login_attempt(client, FAILED_LOGINS, ALL_FAILED_LOGINS)
+        except StoreUnavailable:
+            attempt = LOGIN_ALL_LOCKED  # no limiter, no login
+        if attempt != LOGIN_OK:
+            if attempt == LOGIN_ALL_LOCKED:
+                _alert_global_lock(store)
+            return _refused_login(429)
+        if not hmac.compare_digest(password_digest(auth.password), password_digest(password)):
+            return _refused_login(401)
+        try:
+            store.refund_login(client, FAILED_LOGINS, ALL_FAILED_LOGINS)
+        except StoreUnavailable:
+            pass  # the attempt stays counted: harmless
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _may_try_again() -> bool:
-    """Count one wrong password for this client (a salted hash of its address); False once over the limit."""
-    store = services_of().store
-    try:
-        return store.allow(store.bucket_key("marketer-login", client_hash(form_secret(), client_address())),
-                           FAILED_LOGINS)
-    except StoreUnavailable:
-        return False
 
 
 @bp.after_request
@@ -142,6 +183,8 @@ def _results() -> tuple[results.Results | None, str | None]:
     except results.PeriodError as exc:
         return None, str(exc)
     services.conversation.funnel.flush()  # this process's latest counts, not a second late
+    if services.sms is not None:
+        services.sms.counts.flush()
     return results.funnel(services.store, services.book, period), None
 
 
@@ -154,8 +197,11 @@ def results_page() -> Response:
     except StoreUnavailable:
         abort(503, description="The results are not available right now (Redis is unreachable).")
     charts = {row.id: results.Chart.of(row, found.period) for row in found.rows} if found else {}
+    outbound_charts = {row.id: results.Chart.of(row, found.period, charted=results.OUTBOUND_CHARTED)
+                       for row in found.outbound.rows} if found and found.outbound else {}
     html = render_template(
         "results.html", book=services.book, results=found, error=error, charts=charts, columns=results.COLUMNS,
+        outbound_charts=outbound_charts, outbound_columns=results.OUTBOUND_COLUMNS,
         presets=results.PRESETS, args=request.args, query=request.query_string.decode("latin-1"),
         retention_days=FUNNEL_RETENTION_DAYS,
     )
@@ -172,6 +218,11 @@ def results_csv() -> Response:
     if error:
         return Response(f"{error}\n", 400, mimetype="text/plain")
     by_step = bool(request.args.get("by_step"))
+    table = request.args.get("table", "funnel")
+    if table not in results.TABLES:
+        return Response(f"table: one of {', '.join(results.TABLES)}\n", 400, mimetype="text/plain")
     name = f"results-{found.period.start:%Y%m%dT%H}-{found.period.end:%Y%m%dT%H}{'-by-step' if by_step else ''}.csv"
-    return Response(results.to_csv(found, by_step=by_step), 200,
+    if table != "funnel":
+        name = name.replace("results-", f"results-{table}-", 1)
+    return Response(results.to_csv(found, by_step=by_step, table=table), 200,
                     {"Content-Disposition": f'attachment; filename="{name}"'}, mimetype="text/csv")

@@ -22,6 +22,17 @@ metric                                   type       labels                      
                                                     ``outcome`` (sent, already,     process running `bot draw
                                                     opted_out, held, refused,       notify`)
                                                     uncertain)
+``kcb_outbound_sent_total``              counter    ``campaign``                    each text Twilio accepted
+                                                                                    (`SmsSender.send`)
+``kcb_outbound_status_total``            counter    ``status``                      each status callback that became
+                                                                                    a text's new last status
+                                                                                    (bot/receipts.py)
+``kcb_outbound_errors_total``            counter    ``code`` (Twilio's ErrorCode)   each failed or undelivered text
+``kcb_outbound_filtered_total``          counter    ``campaign``                    30007, carrier filtering: the
+                                                                                    content is being blocked (alert)
+``kcb_receipts_total``                   counter    ``result`` (stored, stale,      every POST /twilio/status
+                                                    unknown, ignored, malformed,
+                                                    forbidden, unavailable)
 =======================================  =========  ==============================  ==============================
 
 Labels never carry a phone number: ``campaign`` is the campaign's slug (``""``
@@ -97,8 +108,32 @@ WINNER_TEXTS = Counter(
 )
 
 
+OUTBOUND_SENT = Counter("kcb_outbound_sent", "Outbound texts Twilio accepted, by campaign slug.", ["campaign"])
+OUTBOUND_STATUS = Counter(
+    "kcb_outbound_status", "Status callbacks that became an outbound text's new last status, by status.", ["status"],
+)
+OUTBOUND_ERRORS = Counter(
+    "kcb_outbound_errors", "Failed or undelivered outbound texts, by Twilio ErrorCode.", ["code"],
+)
+OUTBOUND_FILTERED = Counter(
+    "kcb_outbound_filtered",
+    "Outbound texts blocked by carrier filtering (Twilio 30007): the content is being blocked. Alert on it.",
+    ["campaign"],
+)
+RECEIPTS = Counter("kcb_receipts", "POST /twilio/status callbacks handled, by result.", ["result"])
+
+
+#: `TEXTS`'s children by label values: `labels()` validates and locks on every call, a dict lookup does not.
+#: Bounded by channels × campaign slugs × outcomes, as the metric's own series are.
+_TEXT_COUNTERS: dict[tuple[str, str, str], Counter] = {}
+
+
 def count_text(channel: str, campaign: str | None, outcome: str) -> None:
-    TEXTS.labels(channel=channel, campaign=campaign or "", outcome=outcome).inc()
+    key = (channel, campaign or "", outcome)
+    child = _TEXT_COUNTERS.get(key)
+    if child is None:
+        child = _TEXT_COUNTERS[key] = TEXTS.labels(*key)
+    child.inc()
 
 
 # -- upstream time of the text being handled, for its log line

@@ -36,7 +36,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .campaigns import CampaignBook
@@ -117,6 +117,9 @@ def _ensure_flusher() -> None:
 class Funnel:
     """Counts handled texts into the funnel's hourly buckets (see the module docstring)."""
 
+    #: What is counted, for the log lines.
+    what = "results funnel"
+
     def __init__(self, store: Store, *, flush_s: float = 1.0):
         self.store = store
         #: Seconds between background writes; 0 writes only on `flush()`.
@@ -131,13 +134,11 @@ class Funnel:
         if outcome in NOT_A_NEW_TEXT:
             return
         try:
-            key = (funnel_hour(at), funnel_field(campaign or "", poster or NO_POSTER, outcome))
+            name = funnel_field(campaign or "", poster or NO_POSTER, outcome)
         except ValueError as exc:
             log.error("results funnel: text not counted: %s", exc)
             return
-        with self._lock:
-            self._pending[key] += 1
-        _ensure_flusher()
+        self._add(funnel_hour(at), name)
 
     def waiting(self) -> int:
         """Texts counted in this process and not written yet."""
@@ -152,17 +153,44 @@ class Funnel:
         if not counts:
             return
         try:
-            self.store.count_funnel(dict(counts))
+            self._write(dict(counts))
             return
         except StoreUnavailable as exc:
-            log.error("results funnel: %d count(s) not stored yet: %s", sum(counts.values()), exc)
+            log.error("%s: %d count(s) not stored yet: %s", self.what, sum(counts.values()), exc)
         except Exception:
-            log.exception("results funnel: %d count(s) not stored yet", sum(counts.values()))
+            log.exception("%s: %d count(s) not stored yet", self.what, sum(counts.values()))
         with self._lock:  # keep them for the next write, within bounds
             if len(self._pending) + len(counts) <= MAX_PENDING_FIELDS:
                 self._pending.update(counts)
             else:
-                log.error("results funnel: %d count(s) dropped: too many waiting", sum(counts.values()))
+                log.error("%s: %d count(s) dropped: too many waiting", self.what, sum(counts.values()))
+
+    def _write(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
+        self.store.count_funnel(counts)
+
+    def _add(self, hour: dt.datetime, name: str) -> None:
+        with self._lock:
+            self._pending[(hour, name)] += 1
+        _ensure_flusher()
+
+
+class OutboundFunnel(Funnel):
+    """Counts outbound texts (`sent`, at the send) and their receipts' final statuses, by the hour the
+    text was sent, under (campaign, occasion): so a period's row says what became of its texts."""
+
+    what = "outbound counts"
+
+    def add(self, sent_hour: dt.datetime, campaign: str, occasion: str, event: str) -> None:
+        """Count one outbound event; never raises (the text and its receipt matter more than the count)."""
+        try:
+            name = funnel_field(campaign, occasion, event)
+        except ValueError as exc:
+            log.error("outbound counts: not counted: %s", exc)
+            return
+        self._add(funnel_hour(sent_hour), name)
+
+    def _write(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
+        self.store.count_outbound(counts)
 
 
 # -- reading
@@ -278,6 +306,8 @@ class Results:
     period: Period
     rows: list[Row] = field(default_factory=list)
     entries: list[EntryRow] = field(default_factory=list)
+    #: The outbound section: texts we sent in the period and their receipts.
+    outbound: Outbound | None = None
 
 
 def entry_rows(store: Store, book: CampaignBook, period: Period) -> list[EntryRow]:
@@ -301,13 +331,7 @@ def entry_rows(store: Store, book: CampaignBook, period: Period) -> list[EntryRo
 def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
     """Sum the period's hourly buckets into campaign rows, each followed by its poster rows."""
     points = period.points
-    raw = store.funnel_counts(period.hours)
-    # (campaign, poster) -> point index -> event -> count
-    cells: dict[tuple[str, str], list[Counter]] = {}
-    for hour, counts in raw.items():
-        index = (hour - period.start) // period.step
-        for (campaign, poster, event), n in counts.items():
-            cells.setdefault((campaign, poster), [Counter() for _ in points])[index][event] += n
+    cells = _cells(store.funnel_counts(period.hours), period)
 
     posters_of: dict[str, list[str]] = {c.slug: [] for c in book.campaigns}
     for poster in book.posters:
@@ -331,38 +355,132 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
         if campaign:  # texts that matched no campaign have no posters to show
             results.rows.extend(poster_rows)
     results.entries = entry_rows(store, book, period)
+    results.outbound = outbound(store, period)
     return results
 
 
-def _row(campaign: str, poster: str | None, cells: list[Counter] | None, n: int, declared: bool = True) -> Row:
+def _row(campaign: str, poster: str | None, cells: list[Counter] | None, n: int, declared: bool = True,
+         *, columns: Callable[[Mapping[str, int]], dict[str, int]] = columns_of) -> Row:
     cells = cells or [Counter() for _ in range(n)]
-    per_point = [columns_of(c) for c in cells]
-    totals = columns_of(sum(cells, Counter()))
-    series = {column: [p[column] for p in per_point] for column in COLUMNS}
+    per_point = [columns(c) for c in cells]
+    totals = columns(sum(cells, Counter()))
+    series = {column: [p[column] for p in per_point] for column in totals}
     return Row(campaign, poster, totals, series, declared)
 
 
-def to_csv(results: Results, *, by_step: bool = False) -> str:
-    """The page's table as CSV; `by_step`: one line per row and chart step (start, end in UTC)."""
+def _cells(
+    raw: dict[dt.datetime, dict[tuple[str, str, str], int]], period: Period,
+) -> dict[tuple[str, str], list[Counter]]:
+    """(campaign, poster or occasion) -> chart step -> event -> count."""
+    cells: dict[tuple[str, str], list[Counter]] = {}
+    for hour, counts in raw.items():
+        index = (hour - period.start) // period.step
+        for (campaign, sub, event), n in counts.items():
+            cells.setdefault((campaign, sub), [Counter() for _ in period.points])[index][event] += n
+    return cells
+
+
+#: The tables `to_csv` writes.
+TABLES = ("funnel", "outbound", "errors")
+
+
+def to_csv(results: Results, *, by_step: bool = False, table: str = "funnel") -> str:
+    """One of the page's `TABLES` as CSV: the funnel, the outbound section, or its failures by error code;
+    `by_step`: one line per row and chart step (start, end in UTC)."""
+    if table == "errors":
+        return errors_csv(results.outbound or Outbound(results.period))
+    if table == "outbound":
+        rows, columns, sub = (results.outbound.rows if results.outbound else []), OUTBOUND_COLUMNS, "occasion"
+    else:
+        rows, columns, sub = results.rows, COLUMNS, "poster"
+
+    def level(row: Row) -> str:
+        return "campaign" if row.poster is None else sub
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    head = ["level", "campaign", "poster", *COLUMNS]
+    head = ["level", "campaign", sub, *columns]
     if by_step:
         writer.writerow(["start", "end", *head])
-        for row in results.rows:
+        for row in rows:
             for i, start in enumerate(results.period.points):
-                values = [row.series[column][i] for column in COLUMNS]
-                writer.writerow([_iso(start), _iso(start + results.period.step), row.level, row.campaign,
+                values = [row.series[column][i] for column in columns]
+                writer.writerow([_iso(start), _iso(start + results.period.step), level(row), row.campaign,
                                  row.poster or "", *values])
     else:
         writer.writerow(head)
-        for row in results.rows:
-            writer.writerow([row.level, row.campaign, row.poster or "", *(row.totals[c] for c in COLUMNS)])
+        for row in rows:
+            writer.writerow([level(row), row.campaign, row.poster or "", *(row.totals[c] for c in columns)])
+    return out.getvalue()
+
+
+def errors_csv(outbound: Outbound) -> str:
+    """The outbound section's failures by Twilio error code, as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["campaign", "occasion", "error_code", "texts"])
+    writer.writerows(outbound.errors)
     return out.getvalue()
 
 
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+# -- the outbound section: texts we sent and what their receipts said
+
+#: The outbound section's columns, in order (page, CSV and charts). Counted by the hour each text was sent.
+OUTBOUND_COLUMNS = ("sent", "delivered", "undelivered", "failed", "pending", "opted_out", "unreachable", "filtered")
+OUTBOUND_CHARTED = {"sent": "#1f77b4", "delivered": "#2ca02c", "undelivered": "#ff7f0e", "failed": "#d62728"}
+#: Twilio error codes with a column of their own (every code is also in the errors table).
+ERROR_COLUMNS = {"21610": "opted_out", "21614": "unreachable", "30006": "unreachable", "30007": "filtered"}
+#: The event a receipt's ErrorCode is counted under: "error:<code>".
+ERROR_EVENT = "error:"
+
+
+def outbound_columns_of(events: Mapping[str, int]) -> dict[str, int]:
+    """One (campaign, occasion)'s raw outbound events -> the outbound columns."""
+    sent = events.get("sent", 0)
+    final = {
+        "delivered": events.get("delivered", 0) + events.get("read", 0),
+        "undelivered": events.get("undelivered", 0),
+        "failed": events.get("failed", 0) + events.get("canceled", 0),
+    }
+    named = dict.fromkeys(("opted_out", "unreachable", "filtered"), 0)
+    for event, n in events.items():
+        column = ERROR_COLUMNS.get(event.removeprefix(ERROR_EVENT)) if event.startswith(ERROR_EVENT) else None
+        if column:
+            named[column] += n
+    return {"sent": sent, **final, "pending": max(0, sent - sum(final.values())), **named}
+
+
+@dataclass
+class Outbound:
+    """Per campaign (and each occasion under it: late replies, the landing form, a broadcast, ...)."""
+
+    period: Period
+    rows: list[Row] = field(default_factory=list)
+    #: (campaign, occasion, error code, texts), most first
+    errors: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+
+def outbound(store: Store, period: Period) -> Outbound:
+    """Sum the period's outbound buckets into campaign rows, each followed by its occasions' rows."""
+    n = len(period.points)
+    cells = _cells(store.outbound_counts(period.hours), period)
+    result = Outbound(period)
+    for campaign in sorted({campaign for campaign, _ in cells}):
+        occasions = sorted(occasion for c, occasion in cells if c == campaign)
+        total = [sum((cells[(campaign, o)][i] for o in occasions), Counter()) for i in range(n)]
+        result.rows.append(_row(campaign, None, total, n, columns=outbound_columns_of))
+        result.rows.extend(_row(campaign, o, cells[(campaign, o)], n, columns=outbound_columns_of) for o in occasions)
+    errors: Counter = Counter()
+    for (campaign, occasion), steps in cells.items():
+        for event, count in sum(steps, Counter()).items():
+            if event.startswith(ERROR_EVENT):
+                errors[(campaign, occasion, event.removeprefix(ERROR_EVENT))] += count
+    result.errors = [(*key, count) for key, count in sorted(errors.items(), key=lambda item: (-item[1], item[0]))]
+    return result
 
 
 # -- charts (drawn by the template as inline SVG)
@@ -390,11 +508,12 @@ class Chart:
     maximum: int
 
     @classmethod
-    def of(cls, row: Row, period: Period, width: int = 640, height: int = 200) -> Chart:
+    def of(cls, row: Row, period: Period, width: int = 640, height: int = 200,
+           charted: Mapping[str, str] = CHARTED) -> Chart:
         left, top, right, bottom = 44, 10, 10, 26
         plot_w, plot_h = width - left - right, height - top - bottom
         points = period.points
-        maximum = max([1, *(v for column in CHARTED for v in row.series[column])])
+        maximum = max([1, *(v for column in charted for v in row.series[column])])
         scale = _nice(maximum)
 
         def x(i: int) -> float:
@@ -406,7 +525,7 @@ class Chart:
         lines = [  # drawn last to first: scans and texts on top where lines meet
             Line(column, colour, row.series[column],
                  " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(row.series[column])))
-            for column, colour in reversed(CHARTED.items())
+            for column, colour in reversed(charted.items())
         ]
         y_ticks = [(y(scale * k / 4), round(scale * k / 4)) for k in range(5) if float(scale * k / 4).is_integer()]
         every = max(1, len(points) // 6)

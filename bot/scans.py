@@ -1,7 +1,10 @@
 """QR scans and poster attribution: who counts, how a visitor is pseudonymised, the counters.
 
 A scan counts on GET only, never from a crawler or link-preview fetcher (a
-missing user agent counts as one). A visitor is an HMAC of IP, user agent and
+missing user agent counts as one), and at most `SCAN_LIMIT` per client (an
+IPv4 address or IPv6 /64): past it the visitor gets the polite refusal.
+Unique visitors are counted in fixed space, a HyperLogLog per day and poster,
+so no flood of user agents grows the store. A visitor is an HMAC of IP, user agent and
 slug under a salt derived from BOT_SECRET and the day: unlinkable across days,
 and neither the IP nor the salt is stored. Counts live in Redis, in the results
 funnel's hourly buckets (`Store.count_scan`; a poster's texts are counted there
@@ -21,6 +24,7 @@ from prometheus_client import Counter
 
 from .campaigns import REF_RE, Campaign, CampaignBook
 from .errors import StoreUnavailable
+from .limits import RateLimit
 from .store import NO_POSTER, Store  # noqa: F401  (NO_POSTER: the landing page names it from here)
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,12 @@ CRAWLER_HITS = Counter("kcb_scan_crawler_hits", "Scan URLs fetched by crawlers o
                        ["campaign"])
 POSTER_TEXTS = Counter("kcb_poster_texts", "Keyword texts carrying a poster's reference", ["campaign", "poster"])
 LANDING_FORMS = Counter("kcb_landing_forms", "Landing-page 'text me my code' submissions", ["outcome"])
+FORM_LIMITED = Counter("kcb_form_limited", "Landing-form posts refused by a limit (client, number, country, budget)",
+                       ["limit"])
+SCANS_LIMITED = Counter("kcb_scans_limited", "Scan URL requests refused by the per-client scan limit")
+
+#: Scan-page requests one client may make: 30 at once, then one every 10 s on average.
+SCAN_LIMIT = RateLimit(rate=60, per_seconds=600, burst=30)
 
 _CRAWLERS = re.compile(
     r"bot|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|whatsapp|telegram|slack|discord|"

@@ -19,9 +19,10 @@ from .conversation import Conversation, Timing
 from .delivery import LateDelivery, WorkerPolicy
 from .errors import ConfigError
 from .issuing import Issuer
+from .journal import Journal
 from .limits import BreakerPolicy
 from .outbound import SmsSender
-from .results import Funnel
+from .results import Funnel, OutboundFunnel
 from .sandbox import SandboxIssuer
 from .store import Store, connect
 from .talon import TalonClient
@@ -44,10 +45,13 @@ class Services:
     guard: UpstreamGuard
     sms: SmsSender | None
     conversation: Conversation
+    journal: Journal | None = None
 
     @classmethod
-    def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None) -> Services:
+    def build(cls, settings: Settings, *, store: Store | None = None, issuer: Issuer | None = None,
+              keep_journal: bool = True) -> Services:
         settings.check()
+        settings.check_deployment()
         book = load_campaigns(settings.campaigns_file)
         for warning in book.warnings:
             log.warning("campaign file: %s", warning)
@@ -65,16 +69,25 @@ class Services:
             sms = SmsSender(
                 settings.twilio_account_sid, settings.twilio_auth_token,
                 api_url=settings.twilio_api_url, timeout=settings.twilio_timeout_s,
+                store=store, public_base_url=settings.public_base_url,
+                receipt_retention_days=settings.receipt_retention_days,
+                counts=OutboundFunnel(store, flush_s=settings.funnel_flush_s),
             )
         else:
             log.warning("TWILIO_ACCOUNT_SID is unset: codes that miss the webhook deadline cannot be texted later.")
+        # One folder per bot on a shared Redis: the journal replays into this prefix's keys only. The
+        # embedded store forgets everything at exit, so a journal for it would outlive what it protects.
+        journal = None
+        if keep_journal and not settings.embedded_store:
+            journal = Journal(settings.journal_dir / settings.redis_key_prefix)
         conversation = Conversation(
             book, store, issuer, secret=settings.bot_secret, timing=Timing(budget_s=settings.webhook_budget_s),
             guard=guard, late_delivery=sms is not None, funnel=Funnel(store, flush_s=settings.funnel_flush_s),
+            journal=journal,
         )
         if settings.demo_mode and not settings.twilio_auth_token:
             log.warning("TWILIO_AUTH_TOKEN is unset: webhook signatures are NOT verified (all-embedded demo only).")
-        return cls(settings, book, store, issuer, guard, sms, conversation)
+        return cls(settings, book, store, issuer, guard, sms, conversation, journal)
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self
@@ -85,7 +98,9 @@ class Services:
                 "TWILIO_ACCOUNT_SID: the late-delivery worker needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
             )
         policy = WorkerPolicy(lease_s=self.settings.job_lease_s)
-        return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy)
+        keeper = self.conversation.keeper
+        return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy,
+                            before_work=keeper.keep if keeper else None)
 
 
 def services_of(app: Flask | None = None) -> Services:

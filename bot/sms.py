@@ -1,63 +1,29 @@
-"""The Twilio channel: POST /sms in, TwiML out. It translates; the conversation decides."""
+"""The Twilio channel: POST /sms in, TwiML out. It translates; the conversation decides.
+
+Translating includes the sender: `From` is normalised to E.164 here, once
+(bot.phone `address_of`; "whatsapp:+1..." is the WhatsApp channel and the bare
+number), and everything after uses that number. A sender that is not a person's
+number (alphanumeric, a short code, empty) and a text to a number the program
+does not serve are logged and answered with empty TwiML: no coupon.
+"""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
-from twilio.request_validator import RequestValidator
 
 from .conversation import InboundMessage
-from .phone import mask
+from .phone import address_of, bare_address, mask
 from .services import services_of
-from .whatsapp import inbound_addresses
+from .twilio_signature import signature_valid, signed_url
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("sms", __name__)
 
 REQUIRED_FIELDS = ("MessageSid", "AccountSid", "From", "To", "Body")
-
-
-def signed_url() -> str:
-    """The URL Twilio signed: PUBLIC_BASE_URL plus the raw path and query, when configured.
-
-    Behind a proxy, Flask sees http://internal-host; Twilio signed the public
-    https URL. The raw query string keeps Twilio's own percent-encoding.
-    """
-    base = services_of().settings.public_base_url
-    if not base:
-        return request.url
-    query = request.query_string.decode("latin-1")
-    return base + request.path + (f"?{query}" if query else "")
-
-
-class _FormLists(dict):
-    """A form as {name: [values]}, with the `getall` twilio's RequestValidator asks for first.
-
-    Handed werkzeug's MultiDict, it raises and catches an AttributeError per field
-    before finding `getlist`: a third of the webhook's own CPU time in `make bench`.
-    """
-
-    def getall(self, name: str) -> list[str]:
-        return self[name]
-
-
-def signature_valid(token: str, url: str, form, signature: str) -> bool:
-    """Twilio's X-Twilio-Signature check, with the usual case in one HMAC.
-
-    Twilio signed exactly `url` and the form: one computation by twilio's own
-    RequestValidator. Anything else (a port Twilio added or left out, a
-    bodySHA256 URL) goes through its full `validate`, which tries every variant.
-    """
-    validator = RequestValidator(token)
-    if "bodySHA256" not in url:
-        expected = validator.compute_signature(url, _FormLists(form.lists()))
-        if hmac.compare_digest(expected.encode(), signature.encode()):
-            return True
-    return validator.validate(url, form, signature)
 
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -70,6 +36,11 @@ def twiml(text: str | None) -> Response:
     else:
         body = f"{_XML_DECLARATION}<Response />"
     return Response(body, status=200, mimetype="text/xml")
+
+
+def serves(book, number: str) -> bool:
+    """Whether the program answers texts to `number` (the program's SMS and WhatsApp numbers, the campaigns')."""
+    return number in book.program.served_numbers or any(number in c.numbers for c in book.campaigns)
 
 
 @bp.post("/sms")
@@ -96,13 +67,20 @@ def inbound_sms() -> Response:
     if settings.twilio_account_sid and form["AccountSid"] != settings.twilio_account_sid:
         log.warning("POST /sms: AccountSid %s is not ours", form["AccountSid"])
         abort(403)
-    sender, to, channel = inbound_addresses(form["From"], form["To"])
+    sender, shop = address_of(form["From"]), bare_address(form["To"])  # a short code stays as it is
+    if sender.number is None:
+        log.warning("POST /sms %s: sender is not a person's number (%s): no reply", form["MessageSid"],
+                    mask(sender.raw) if sender.raw else "empty")
+        return twiml(None)
+    if not serves(services.book, shop):
+        log.warning("POST /sms %s: to %s, a number this program does not serve: refused", form["MessageSid"], shop)
+        return twiml(None)
     message = InboundMessage(
         sid=form["MessageSid"],
-        sender=sender,
-        to=to,
+        sender=sender.number,
+        to=shop,
         body=form["Body"],
-        channel=channel,
+        channel=sender.channel,
         opt_out_type=form.get("OptOutType") or None,
     )
     log.debug("inbound %s from %s", message.sid, mask(message.sender))

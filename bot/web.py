@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 
 from flask import Flask, Response, current_app, request
@@ -33,6 +34,33 @@ def client_address() -> str:
 def client_hash(secret: str, address: str) -> str:
     """A salted hash of a client's address: rate limits key on it, and no address is stored."""
     return hmac.new(secret.encode(), f"web-client:{address}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def client_network(address: str) -> str:
+    """What one client is for a limit: an IPv4 address, or an IPv6 /64 (one subscriber's whole prefix)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def client_key() -> str:
+    """The key a per-client limit counts this request under: a salted hash of its network."""
+    return client_hash(form_secret(), client_network(client_address()))
+
+
+def init_app(app: Flask) -> None:
+    """Headers every response carries, error pages and text/plain answers included."""
+
+    @app.after_request
+    def nosniff(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def private_page(response: Response, *, images: bool = False) -> Response:

@@ -1,8 +1,9 @@
-"""WhatsApp's rules: which channel an address is on, and how an outbound text may go to a number.
+"""WhatsApp's rules: how an outbound text may go to a number, and the Twilio address it goes to.
 
 Twilio delivers WhatsApp texts to the same webhook as SMS, with
-``From=whatsapp:+E164`` and ``To=whatsapp:<program number>``; the bot knows a
-customer by the bare E.164 number whatever the channel (DESIGN.md, "Contract:
+``From=whatsapp:+E164`` and ``To=whatsapp:<program number>``; the adapter
+(bot/sms.py) reads both with `phone.address_of`, so the bot knows a customer
+by the bare E.164 number whatever the channel (DESIGN.md, "Contract:
 channels"). Outbound, WhatsApp allows free-form text only inside the 24-hour
 customer-service window that the person's last WhatsApp message opened;
 outside it only an approved template (ContentSid + ContentVariables) may go,
@@ -31,31 +32,14 @@ log = logging.getLogger(__name__)
 
 Channel = Literal["sms", "whatsapp"]
 
-#: Address prefixes Twilio puts on a channel's numbers. The seam for RCS: Twilio addresses a
-#: direct RCS message as ``rcs:<id>`` (most RCS goes through a Messaging Service with SMS fallback and
-#: arrives as plain SMS); add its row once its inbound webhook's From is verified.
-PREFIXES: dict[str, Channel] = {"whatsapp:": "whatsapp"}
-
 #: 63014: the person blocked the sender; nothing on WhatsApp reaches them until they write again.
 BLOCKED = 63014
 WINDOW = dt.timedelta(milliseconds=WINDOW_MS)
 
+#: The occasion a late reply's receipts are counted under (results.html: "late replies").
+LATE = "late"
+
 How = Literal["whatsapp", "template", "sms", "none"]
-
-
-def split_address(address: str) -> tuple[str, Channel]:
-    """A Twilio address -> (the bare number, its channel): ``whatsapp:+15551234567`` -> (``+15551234567``, whatsapp)."""
-    for prefix, channel in PREFIXES.items():
-        if address.startswith(prefix):
-            return address[len(prefix):], channel
-    return address, "sms"
-
-
-def inbound_addresses(from_: str, to: str) -> tuple[str, str, Channel]:
-    """A webhook's From and To -> (sender, program number, channel): bare numbers, the channel From's."""
-    sender, channel = split_address(from_)
-    number, _ = split_address(to)
-    return sender, number, channel
 
 
 def address(number: str, channel: Channel) -> str:
@@ -133,7 +117,7 @@ def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJ
     if route.template is not None and campaign is not None:
         variables = route.template.content_variables(**reply_context(campaign, book.program, code=code))
     try:
-        sms.send(to=route.to, from_=route.from_, body=text,
+        sms.send(to=route.to, from_=route.from_, body=text, campaign=job.slug, occasion=LATE,
                  content_sid=route.template.content_sid if route.template else None, content_variables=variables)
     except DeliveryError as exc:
         record_refusal(store, job.sender, exc)

@@ -51,7 +51,7 @@ def talon(talon_server: TalonStub) -> TalonStub:
 
 @pytest.fixture(scope="session")
 def twilio_server() -> TwilioStub:
-    stub = TwilioStub().start()
+    stub = TwilioStub(auth_token=AUTH_TOKEN).start()
     yield stub
     stub.close()
 
@@ -78,7 +78,7 @@ def campaigns_file(tmp_path: Path, campaigns_text: str) -> Path:
 
 
 @pytest.fixture
-def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_file: Path) -> Settings:
+def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_file: Path, tmp_path: Path) -> Settings:
     return Settings(
         campaigns_file=campaigns_file,
         redis_url=redis_url,
@@ -99,6 +99,7 @@ def settings(redis_url: str, talon: TalonStub, twilio: TwilioStub, campaigns_fil
         breaker_cooldown_s=1.0,
         public_base_url=PUBLIC_BASE_URL,
         bot_secret="test-secret",
+        journal_dir=tmp_path / "journal",
     )
 
 

@@ -30,7 +30,9 @@ def test_simulate_on_the_embedded_defaults_prints_a_code():
 
 def test_simulate_unknown_word_prints_the_fallback():
     result = bot("simulate", "--from", "+15551234567", "pizza")
-    assert result.stdout.strip() == "Sorry, we don't know that word. Text HELP for help."
+    # The first message to a number carries the opt-in confirmation (issue 11); simulate keeps no state.
+    assert result.stdout.strip() == ("Sorry, we don't know that word. Text HELP for help.\n"
+                                     "Acme Rewards: Reply STOP to opt out, HELP for help.")
 
 
 def test_simulate_uses_talon_one_and_redis_when_configured(talon, redis_url, campaigns_file):

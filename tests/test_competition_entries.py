@@ -12,7 +12,7 @@ import pytest
 from bot import create_app
 from bot.competitions import export_entries
 from bot.conversation import InboundMessage
-from bot.landing import csrf_token
+from bot.landing import FORM_TTL_MS
 from bot.services import services_of
 from tests.support.clock import Clock
 from tests.support.competition import RULES_URL, competition_file
@@ -90,7 +90,7 @@ def test_whatsapp_and_poster_references_are_recorded(text, services):
 
 
 def test_the_landing_form_enters_the_same_way_and_texts_the_reply(client, services, twilio):
-    form = {"csrf": csrf_token(services.settings.bot_secret, "prize"), "phone": ANNA, "consent": "yes"}
+    form = {"csrf": services.store.issue_form_nonce("prize", FORM_TTL_MS), "phone": ANNA, "consent": "yes"}
     page = client.post("/q/prize", data=form)
     assert page.status_code == 200
     [sent] = twilio.messages

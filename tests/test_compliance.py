@@ -86,10 +86,19 @@ def test_stop_after_a_coupon_stops_further_replies(text, talon):
     assert len(talon.calls()) == 1
 
 
-def test_sentences_with_stop_in_them_are_not_the_keyword(text, talon, services):
-    # Twilio matches the whole message; so do we.
-    assert reply(text("stop texting me")) == "Sorry, we don't know that word. Text HELP for help."
-    assert consent_events(services) == []
+def test_a_revocation_phrase_is_an_opt_out_the_bot_confirms_once(text, talon, services):
+    # The FCC reads "stop texting me" as a revocation; Twilio's filter passes phrases through, so
+    # nobody else confirmed it: the bot sends the one confirmation itself, even on a long code.
+    assert reply(text("stop texting me")) == OPT_OUT_CONFIRMATION
+    assert consent_events(services) == [("opt_out", "stop texting me", "", "sms")]
+    assert reply(text("SAVE")) is None
+    assert reply(text("Stop please")) is None  # already out: never a second confirmation
+    assert talon.calls() == []
+
+
+def test_a_second_stop_to_a_short_code_is_not_confirmed_again(text):
+    assert reply(text("STOP", To=SHORT_CODE)) == OPT_OUT_CONFIRMATION
+    assert reply(text("STOP", To=SHORT_CODE)) is None
 
 
 # -- START family

@@ -97,7 +97,7 @@ def _start_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_start_up_stops_with_one_line_on_a_bad_variable():
     result = _start_wsgi({"REDIS_URL": "redis://127.0.0.1:1"})
-    assert result.returncode == 2
+    assert result.returncode == 3  # gunicorn's WORKER_BOOT_ERROR: its master stops, never reboots the worker
     assert result.stderr.strip().splitlines() == [
         "bot: configuration error: TWILIO_AUTH_TOKEN: required when REDIS_URL or TALON_API_KEY is set "
         "(only the all-embedded demo may skip webhook signatures)"
@@ -108,6 +108,6 @@ def test_start_up_stops_with_one_line_on_a_broken_campaign_file(tmp_path):
     bad = tmp_path / "c.toml"
     bad.write_text(EXAMPLE_CAMPAIGNS_FILE.read_text().replace('slug = "club"', 'slug = "Club Points"'))
     result = _start_wsgi({"CAMPAIGNS_FILE": str(bad)})
-    assert result.returncode == 2
+    assert result.returncode == 3
     [line] = [err for err in result.stderr.splitlines() if err.startswith("bot:")]
     assert f"{bad}:" in line and "(Club Points).slug: expected a URL-safe slug" in line

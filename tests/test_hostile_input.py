@@ -61,7 +61,7 @@ def test_any_raw_body_is_answered_cleanly(client, raw, content_type):
 ]))
 def test_any_raw_body_in_the_unsigned_demo_is_answered_cleanly(settings, raw, content_type):
     demo = create_app(dataclasses.replace(settings, twilio_auth_token=None, redis_url=None, talon_api_key=None,
-                                          twilio_account_sid=None, bot_secret=""))
+                                          twilio_account_sid=None, bot_secret="", public_base_url=None))
     response = demo.test_client().post("/sms", data=raw, headers={"Content-Type": content_type})
     assert_valid_twiml_or_4xx(response)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import time
 
 import pytest
 
 from bot import create_app
-from bot.landing import csrf_token, sms_link
+from bot.landing import FORM_TTL_MS, sms_link
 from bot.services import services_of
 from tests.support.bot_process import clean_environ
 from tests.support.browser import ANDROID, IPHONE
@@ -42,8 +41,9 @@ def stats(app) -> dict:
 
 
 def form_for(app, slug: str, **fields) -> dict:
-    secret = services_of(app).settings.bot_secret
-    return {"csrf": csrf_token(secret, slug), "phone": CUSTOMER, "consent": "yes", **fields}
+    """The form as a served page of `slug` posts it, with that page view's single-use nonce."""
+    nonce = services_of(app).store.issue_form_nonce(slug, FORM_TTL_MS)
+    return {"csrf": nonce, "phone": CUSTOMER, "consent": "yes", **fields}
 
 
 def test_sms_link_per_user_agent():
@@ -156,15 +156,16 @@ def test_the_form_texts_the_code_and_never_shows_it(qr_app, qr_client, twilio, t
 
     store = services_of(qr_app).store
     [event] = [e for e in store.consent_log(now=dt.datetime.now(dt.UTC), retention_days=30) if e.sender == CUSTOMER]
-    assert (event.event, event.campaign, event.channel, event.word) == ("opt_in_source", "spring", "web", "SAVE P7")
+    # A typed number is only a request until that phone texts the program (issue 11).
+    found = (event.event, event.campaign, event.channel, event.word)
+    assert found == ("request_unverified", "spring", "web", "SAVE P7")
 
 
-def test_the_form_refuses_a_missing_or_expired_token(qr_app, qr_client, twilio):
+def test_the_form_refuses_a_missing_unknown_used_or_other_pages_token(qr_app, qr_client, twilio):
     missing = qr_client.post("/q/spring", data={"phone": CUSTOMER, "consent": "yes"})
-    expired = qr_client.post("/q/spring", data=form_for(
-        qr_app, "spring", csrf=csrf_token("test-secret", "spring", now=time.time() - 3 * 3600)))
+    unknown = qr_client.post("/q/spring", data=form_for(qr_app, "spring", csrf="never-served"))
     other_slug = qr_client.post("/q/spring", data=form_for(qr_app, "spring-harbour"))
-    for response in (missing, expired, other_slug):
+    for response in (missing, unknown, other_slug):
         assert response.status_code == 400
         assert "This page has expired" in response.get_data(as_text=True)
     assert twilio.messages == []

@@ -12,6 +12,7 @@ from bot.logs import JsonFormatter
 from bot.phone import hash_sender
 from tests.support.numbers import hidden_parts
 from tests.support.talon_stub import error_body
+from tests.support.twilio_stub import twilio_error
 from tests.support.webhooks import sign, twilio_form
 
 
@@ -102,5 +103,52 @@ def test_no_phone_number_in_any_log_line(client, text, talon, log_lines):
     assert any(json.loads(line)["level"] == "debug" for line in lines)
     for line in lines:
         for number in SENDERS:
+            for part in hidden_parts(number):
+                assert part not in line, f"{part!r} of {number} leaked: {line}"
+
+
+@pytest.fixture
+def all_log_lines(app):
+    """Every line any logger writes (the Twilio library's included) at the levels the bot sets for them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    bot_logger = logging.getLogger("bot")
+    levels = root.level, bot_logger.level
+    root.addHandler(handler)
+    bot_logger.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    bot_logger.setLevel(logging.DEBUG)
+    yield lambda: stream.getvalue().splitlines()
+    root.removeHandler(handler)
+    bot_logger.removeHandler(handler)
+    root.setLevel(levels[0])
+    bot_logger.setLevel(levels[1])
+
+
+def test_no_phone_number_in_the_twilio_clients_or_the_workers_lines(client, services, twilio, all_log_lines):
+    from bot.jobs import LateJob
+    from bot.landing import FORM_TTL_MS
+
+    first, second, third = "+14155550142", "+14155550143", "+14155550144"
+    nonce = services.store.issue_form_nonce("spring", FORM_TTL_MS)
+    assert client.post("/q/spring", data={"csrf": nonce, "phone": first, "consent": "yes"}).status_code == 200
+    # The worker: one late code texted, one refused by Twilio with a message quoting the number, and one
+    # whose earlier try died mid-send, reconciled by listing messages (To= in the query the library logs).
+    worker = services.late_delivery()
+    services.store.mark_sending(third, "spring")
+    for sender in (first, second, third):
+        job = LateJob(slug="spring", sender=sender, to="+15005550006", sid="SMlate" + sender[-2:])
+        services.store.enqueue(job.id, job.to_json())
+    twilio.script((400, twilio_error(400, 21211, f"The 'To' number {second} is not a valid phone number.")))
+    while worker.run_once():
+        pass
+    assert {m.to for m in twilio.sent()} >= {first}
+    lines = all_log_lines()
+    assert any("late text to" in line and "refused by Twilio" in line for line in lines)
+    assert any('"logger": "bot.outbound"' in line for line in lines)
+    for line in lines:
+        for number in (first, second, third):
             for part in hidden_parts(number):
                 assert part not in line, f"{part!r} of {number} leaked: {line}"

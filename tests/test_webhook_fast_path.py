@@ -7,7 +7,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 
-from bot.sms import signature_valid, twiml
+from bot.sms import twiml
+from bot.twilio_signature import signature_valid
 from tests.support.webhooks import AUTH_TOKEN, twilio_form
 
 

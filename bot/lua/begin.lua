@@ -1,28 +1,33 @@
 -- Store.begin: a text's whole decision in one round trip.
--- KEYS[1] sid, KEYS[2] optout, KEYS[3] rate, KEYS[4] notice, KEYS[5] code, KEYS[6] lock
+-- KEYS[1] sid, KEYS[2] optout, KEYS[3] rate, KEYS[4] notice, KEYS[5] code, KEYS[6] lock, KEYS[7] noticed
 -- ARGV[1] pending_ttl_ms, ARGV[2] check_optout ('0'/'1'), ARGV[3] rate_interval_ms (0 = no limit),
 -- ARGV[4] rate_burst, ARGV[5] notice_ttl_ms, ARGV[6] lock_token ('' = no issuance), ARGV[7] lock_ttl_ms
--- Returns {status, value}:
+-- Returns {status, value, opted_out, noticed}:
 --   replay (value = stored reply) | in_flight | opted_out
 --   limited (value = 1 when this text gets the one notice of the window)
 --   ok (value = cached code, or false when nothing is to be issued)
 --   issue (this caller holds the lock: ask upstream) | wait (another caller holds it)
+-- opted_out: 1 when the number's opt-out record says out (a record with state 'in' is a START kept
+-- for its arrival time); noticed: 1 once the number was sent the opt-in confirmation.
+local out = 0
+if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HGET', KEYS[2], 'state') ~= 'in' then out = 1 end
 local stored = redis.call('GET', KEYS[1])
 if stored then
-  if string.sub(stored, 1, 1) == 'R' then return {'replay', string.sub(stored, 2)} end
-  return {'in_flight', false}
+  if string.sub(stored, 1, 1) == 'R' then return {'replay', string.sub(stored, 2), out, 0} end
+  return {'in_flight', false, out, 0}
 end
 redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
-if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
-  return {'opted_out', false}
+local noticed = redis.call('EXISTS', KEYS[7])
+if ARGV[2] == '1' and out == 1 then
+  return {'opted_out', false, out, noticed}
 end
 local interval = tonumber(ARGV[3])
 if interval > 0 and not gcra(KEYS[3], interval, tonumber(ARGV[4])) then
   local first = redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5])
-  return {'limited', first and 1 or 0}
+  return {'limited', first and 1 or 0, out, noticed}
 end
-if ARGV[6] == '' then return {'ok', false} end
+if ARGV[6] == '' then return {'ok', false, out, noticed} end
 local code = redis.call('GET', KEYS[5])
-if code then return {'ok', code} end
-if redis.call('SET', KEYS[6], ARGV[6], 'NX', 'PX', ARGV[7]) then return {'issue', false} end
-return {'wait', false}
+if code then return {'ok', code, out, noticed} end
+if redis.call('SET', KEYS[6], ARGV[6], 'NX', 'PX', ARGV[7]) then return {'issue', false, out, noticed} end
+return {'wait', false, out, noticed}

@@ -1,8 +1,8 @@
 -- Store.finish: store the reply, cache the code, release the lock, record the
 -- opt-out/in and the consent event, in one round trip.
 -- ARGV is built in Python by senders.finish_args, in the order named here.
-local sid_key, code_key, lock_key, optout_key, consent_key, served_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local sid_key, code_key, lock_key, optout_key, consent_key, served_key, noticed_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local reply = ARGV[1]                 -- the reply text, stored for replays
 local reply_ttl_ms = ARGV[2]
 local code = ARGV[3]                  -- '' = no code to cache
@@ -17,15 +17,23 @@ local consent_retention_ms = ARGV[11]
 local consent_entry = ARGV[12]        -- 'at_ms|event|channel|campaign|word'
 local consent_campaign = ARGV[13]
 local consent_max_events = ARGV[14]
+local optout_at_us = ARGV[15]         -- the compliance word's arrival time (microseconds)
+local optout_sid = ARGV[16]
+local noticed = ARGV[17]              -- '1': this reply carried the opt-in confirmation
 
-redis.call('SET', sid_key, 'R' .. reply, 'PX', reply_ttl_ms)
+if optout ~= '' then
+  -- a compliance word's MessageSid is kept as long as the opt-out record it changed (no expiry),
+  -- so a captured signed START replayed later is a replay, not a new START
+  redis.call('SET', sid_key, 'R' .. reply)
+else
+  redis.call('SET', sid_key, 'R' .. reply, 'PX', reply_ttl_ms)
+end
 if code ~= '' then redis.call('SET', code_key, code, 'PX', code_ttl_ms) end
 if lock_token ~= '' and redis.call('GET', lock_key) == lock_token then redis.call('DEL', lock_key) end
-if optout == 'out' then
-  redis.call('HSET', optout_key, 'at', now_iso, 'word', optout_word)
-elseif optout == 'in' then
-  redis.call('DEL', optout_key)
+if optout ~= '' then
+  apply_optout(optout_key, optout, optout_at_us, now_iso, optout_word, optout_sid)
 end
+if noticed == '1' then redis.call('SET', noticed_key, '1', 'PX', code_ttl_ms) end
 if consent_event ~= '' then
   local retention = tonumber(consent_retention_ms)
   local cutoff = tonumber(consent_at_ms) - retention

@@ -8,8 +8,10 @@
     senders.py     one customer's state: begin/finish, opt-outs, codes, the consent log
     gate.py        Talon.One's circuit breaker and budgets, GCRA buckets
     jobs.py        the late-delivery queue and the sent markers
-    stats.py       the results funnel: scans and texts per hour
+    stats.py       the results funnel: scans and texts per hour; outbound texts per hour
+    forms.py       the landing form's nonces, budget and alerts; the marketer login's limiter
     entries.py     a competition's entries (window on Redis's clock) and its draw's state
+    receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
     channels.py    WhatsApp's 24-hour window and refusals per number
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
@@ -25,8 +27,16 @@ import redis
 from .channels import ChannelState, WhatsAppState
 from .connection import UNAVAILABLE, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
+from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
+from .receipts import (
+    FINAL_STATUSES,
+    STATUS_RANK,
+    UNDELIVERABLE_TTL_MS,
+    Receipt,
+    Receipts,
+)
 from .senders import (
     CONSENT_MAX_EVENTS,
     DEFAULT_CODE_TTL_MS,
@@ -41,16 +51,17 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
-    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FUNNEL_RETENTION_DAYS", "NO_POSTER", "PENDING_TTL_MS",
-    "REPLY_TTL_MS", "SEEN_TTL_MS", "UNAVAILABLE", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult",
-    "Gate", "Issuance", "Status", "WhatsAppState",
+    "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
+    "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
+    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult", "Gate",
+    "Issuance", "Receipt", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, ChannelState):
+class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, Forms, Receipts, ChannelState):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 
@@ -66,9 +77,24 @@ def connect(redis_url: str | None, *, cluster: bool = False, prefix: str = "kcb"
         return Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix, description="embedded store")
     options = dict(socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
     if cluster:
-        from redis.cluster import RedisCluster
-
-        client = RedisCluster.from_url(redis_url, **options)
-        return Store(client, prefix=prefix, description="redis cluster")
+        return Store(_cluster_client(redis_url, options), prefix=prefix, description="redis cluster")
     client = redis.Redis.from_url(redis_url, **options)
     return Store(client, prefix=prefix, description="redis")
+
+
+def _cluster_client(redis_url: str, options: dict):
+    """A RedisCluster seeded with every node of REDIS_URL (comma-separated): it starts while any answers.
+
+    The first URL's credentials, TLS and database apply to all; a seed that is down
+    is skipped, and a failover's new primary is found from the cluster's own map.
+    """
+    from urllib.parse import urlsplit
+
+    from redis.cluster import ClusterNode, RedisCluster
+
+    from ..config import redis_nodes
+
+    nodes = redis_nodes(redis_url)
+    seeds = [ClusterNode(urlsplit(node).hostname or "127.0.0.1", urlsplit(node).port or 6379) for node in nodes]
+    with map_redis_errors("redis cluster"):
+        return RedisCluster.from_url(nodes[0], startup_nodes=seeds, **options)

@@ -12,13 +12,20 @@ key (``P`` = the prefix)                  type / value           lifetime
 ========================================  =====================  ==========================================
 ``P:{sender}:sid:<MessageSid>``           ``P`` while handled,   30 s while pending (a crashed handler's
                                           ``R<reply>`` after     claim expires so Twilio's retry works);
-                                                                 24 h once replied (replays within a day)
+                                                                 24 h once replied (replays within a day);
+                                                                 a STOP/START's: no expiry, as long as the
+                                                                 opt-out record it changed (a replayed
+                                                                 START is a replay, never a new START)
 ``P:{sender}:code:<slug>``                the issued code        ``code_ttl`` (default 400 days): the
                                                                  "same code again" promise outlives a
                                                                  campaign; Talon.One remains the source
 ``P:{sender}:lock:<slug>``                single-flight token    the issuance budget (PX); released when
                                                                  the code is written or the call failed
-``P:{sender}:optout``                     hash: at, word         no expiry: an opt-out is kept until START
+``P:{sender}:optout``                     hash: state (out/in),  no expiry: the latest STOP or START, kept
+                                          at_us (arrival), at,   with its arrival time so an older event
+                                          word, sid              replayed from the journal never wins
+``P:{sender}:noticed``                    ``1``                  ``code_ttl``: the number was sent the
+                                                                 opt-in confirmation (Reply STOP, HELP)
 ``P:{sender}:rate`` / ``rate:<slug>``     GCRA theoretical       until the sender's bucket is full again
                                           arrival time (ms)      (program limit / a campaign's own limit)
 ``P:{sender}:notice``                     ``1``                  one limit period: one notice per window
@@ -31,7 +38,18 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
                                           -> ms of its recorded  recorded last: after it a new serve is
                                           opt-in source          recorded as a fresh source
-``P:{sender}:wa:window``                 ms of the number's     24 h after that message (PX): its existence
+``P:{meta}:generation``                   a random id            no expiry: missing means Redis lost its
+                                                                 data; the journal is replayed, then it is
+                                                                 set again (journal.py)
+``P:{sender}:out:<MessageSid>``           hash: campaign,        ``RECEIPT_RETENTION_DAYS`` (default 30)
+                                          occasion, status,      from the send: a text we sent, its last
+                                          rank, error, at        status and ErrorCode (store/receipts.py);
+                                                                 the recipient is the key's tag, never a
+                                                                 log line's
+``P:{sender}:undeliverable``              hash: code, at         180 days: Twilio's 21614 / 30006 (not a
+                                                                 mobile, unreachable); nothing is sent to
+                                                                 the number meanwhile (numbers get reassigned)
+``P:{sender}:wa:window``                  ms of the number's     24 h after that message (PX): its existence
                                           last inbound WhatsApp  is WhatsApp's customer-service window
                                           message                (store/channels.py)
 ``P:{sender}:wa:refused``                 hash: code (63014 /    no expiry: no WhatsApp templates to the
@@ -64,9 +82,10 @@ key (``P`` = the prefix)                  type / value           lifetime
                                           per line
 ``P:{<name>:<id>}:rate``                  GCRA TAT (ms)          any other bucket (`Store.allow`), e.g. web
                                                                  hits per client IP hash
-``P:{stats}:seen:<YYYY-MM-DD>``           set of visitor hashes  48 h: a visitor is HMAC(daily salt, IP, user
-                                                                 agent, slug); the salt derives from
-                                                                 BOT_SECRET and the day, never stored
+``P:{stats}:seen:<YYYY-MM-DD>:<c>|<p>``  HyperLogLog of         48 h: a visitor is HMAC(daily salt, IP, user
+                                          visitor hashes, one    agent, slug); the salt derives from
+                                          per day, campaign and  BOT_SECRET and the day, never stored
+                                          poster (≤ 12 KB)
 ``P:{stats}:funnel:<YYYY-MM-DDTHH>``      hash: campaign|poster  ``FUNNEL_RETENTION_DAYS`` (90 days) after
                                           |event -> count, one   the hour's start (EXPIREAT): the one count
                                           hash per UTC hour      of scans and texts, read by the results
@@ -74,7 +93,48 @@ key (``P`` = the prefix)                  type / value           lifetime
                                                                  retention, by `bot scans`; events are
                                                                  ``scan``, ``unique_scan`` and the texts'
                                                                  outcomes; no phone numbers, no hashes
+``P:{form:<nonce>}:nonce``                the page's slug        `FORM_TTL_MS` (1 h): one served landing
+                                                                 page's form, deleted by its one POST
+``P:{form}:budget:<YYYY-MM-DDTHH>``       integer: form texts    2 h after the hour's start
+                                          taken this UTC hour
+``P:{form}:alert:<limit>``                ``1``                  the limit's window: one log alert each
+``P:{login}:fail`` / ``fail:<client>``    GCRA TAT (ms)          until the bucket refills (≤ 10 min per
+                                                                 client, ≤ ~2 h global)
+``P:{stats}:outbound:<YYYY-MM-DDTHH>``    hash: campaign|        ``FUNNEL_RETENTION_DAYS`` after the hour's
+                                          occasion|event ->      start: outbound texts sent, and their
+                                          count, one per hour    receipts' final statuses and error codes
+                                                                 (results.py's outbound section)
 ========================================  =====================  ==========================================
+
+What an anonymous visitor can make the store keep, key by key (the issue-12 audit). Nothing grows
+without bound: every key a stranger can create expires, is created at most once per event a rate
+limit allowed, and has a fixed size.
+
+========================================  ==========================================================
+key                                       bound
+========================================  ==========================================================
+``{sender}:sid``                          one per inbound text (Twilio-signed: not anonymous), 24 h
+``{sender}:code`` / ``lock``              one per number and campaign; codes only for texts that
+                                          passed the sender limit and Talon.One's budget
+``{sender}:optout``                       one per number that texted STOP (signed webhooks only)
+``{sender}:rate`` / ``notice`` / ``sent`` fixed size, expiring; one set per number
+``{sender}:consent`` / ``consent:served`` at most ``CONSENT_MAX_EVENTS`` entries, one per campaign
+``{upstream}:*``                          one per campaign plus two: fixed by the campaign file
+``{jobs}:*``                              one job per sender and campaign, removed when done
+``{web:<client>}:rate``                   the form's per-client bucket: ≤ 40 B, gone within the
+                                          limit's period; one per client network (IPv6: per /64)
+``{scan:<client>}:rate``                  the scan limit's bucket: the same, `scans.SCAN_LIMIT`
+``{webto:<number>}:rate``                 only for numbers the policy allows, after the client limit
+``{webcountry:<region>}:rate``            one per program country: fixed by the campaign file
+``{stats}:seen:*``                        ≤ 12 KB per declared poster (or campaign) and day, 48 h,
+                                          whatever the number of visitors (HyperLogLog)
+``{stats}:funnel:*``                      one hash an hour; fields per declared campaign, poster and
+                                          outcome only (no visitor data), 90 days
+``{form:<nonce>}:nonce``                  one per served page with the form, after the client's scan
+                                          limit; ≤ 100 B, 1 h (or its POST)
+``{form}:budget`` / ``alert``             one integer an hour; one key per limit kind
+``{login}:fail:<client>``                 one per client that sent a password, ≤ 40 B, ≤ 10 min
+========================================  ==========================================================
 
 (Before the funnel, scans were also counted in all-time hashes ``P:{stats}:scans``,
 ``:unique`` and ``:texts``; nothing writes or reads them now.)
@@ -114,6 +174,9 @@ class Keys:
     def sender_rate_key(self, sender: str, slug: str | None = None) -> str:
         return self._key(sender, "rate", slug) if slug else self._key(sender, "rate")
 
+    def noticed_key(self, sender: str) -> str:
+        return self._key(sender, "noticed")
+
     def notice_key(self, sender: str) -> str:
         return self._key(sender, "notice")
 
@@ -138,6 +201,16 @@ class Keys:
 
     def sender_of_consent_key(self, key: str) -> str:
         return key[len(self.prefix) + 2: key.rindex("}")]
+
+    # -- the store's own: {meta}
+
+    def generation_key(self) -> str:
+        return self._key("meta", "generation")
+    def outbound_key(self, to: str, sid: str) -> str:
+        return self._key(to, "out", sid)
+
+    def undeliverable_key(self, to: str) -> str:
+        return self._key(to, "undeliverable")
 
     # -- Talon.One: {upstream}
 
@@ -171,8 +244,26 @@ class Keys:
     def stats_key(self, *parts: str) -> str:
         return self._key(STATS_TAG, *parts)
 
-    def seen_key(self, day: str) -> str:
-        return self.stats_key("seen", day)
+    def seen_key(self, day: str, campaign: str, poster: str) -> str:
+        return self.stats_key("seen", day, f"{campaign}|{poster}")
+
+    # -- the landing form and the marketer login
+
+    def form_nonce_key(self, nonce: str) -> str:
+        return self._key(f"form:{nonce}", "nonce")
+
+    def form_budget_key(self, hour: dt.datetime) -> str:
+        return self._key("form", "budget", hour.strftime("%Y-%m-%dT%H"))
+
+    def form_alert_key(self, kind: str) -> str:
+        return self._key("form", "alert", kind)
+
+    def login_keys(self, client: str) -> tuple[str, str]:
+        """This client's failure bucket and the global one, under one tag (one script, one slot)."""
+        return self._key("login", "fail", client), self._key("login", "fail")
 
     def funnel_key(self, hour: dt.datetime) -> str:
         return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))
+
+    def outbound_counts_key(self, hour: dt.datetime) -> str:
+        return self.stats_key("outbound", hour.strftime("%Y-%m-%dT%H"))

@@ -13,7 +13,8 @@ from importlib import resources
 #: name -> the .lua files (in bot/lua/, without the suffix) it is made of, preludes first.
 SCRIPTS: dict[str, tuple[str, ...]] = {
     "begin": ("clock", "gcra", "begin"),
-    "finish": ("finish",),
+    "finish": ("optout", "finish"),
+    "replay_compliance": ("optout", "compliance"),
     "allow": ("clock", "gcra", "allow"),
     "release": ("release",),
     "unlock": ("unlock",),
@@ -25,9 +26,14 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "retry": ("clock", "retry"),
     "mark_sending": ("mark_sending",),
     "scan": ("scan",),
+    "take_nonce": ("take_nonce",),
+    "take_budget": ("take_budget",),
+    "login": ("clock", "login"),
     "enter": ("clock", "enter"),
     "commit_draw": ("clock", "commit_draw"),
     "whatsapp_inbound": ("whatsapp_inbound",),
+    "outbound": ("outbound",),
+    "receipt": ("receipt",),
 }
 
 

@@ -9,6 +9,12 @@ one (an opt-out, an opt-in, or the opt-in source the first time a number is
 served a campaign), is written by that same `finish`: consent costs no extra
 round trip. `consent_log` reads the log back for `bot consent export`.
 
+Opt-outs: the record keeps the latest STOP or START with its arrival time
+(optout.lua), so events replayed late from the journal (journal.py) apply only
+when newer; `replay_compliance` is that replay, `generation` the marker whose
+absence says Redis lost its data. `has_verified_consent` is what outbound
+features ask: only a number that texted the program itself counts.
+
 `ConsentEvent`, `Decision` and `Issuance` live here: they are what these
 calls take and give, and nothing else makes them.
 """
@@ -48,10 +54,12 @@ class ConsentEvent:
 
     `opt_in_source` is written the first time a number is served a campaign
     (which keyword, which campaign, when, by which channel); `opt_out` and
-    `opt_in` on the compliance words, with the word as received.
+    `opt_in` on the compliance words, with the word as received;
+    `request_unverified` when a number typed on the landing form was served:
+    somebody asked, but not (yet) provably the phone's owner.
     """
 
-    event: Literal["opt_in_source", "opt_out", "opt_in"]
+    event: Literal["opt_in_source", "opt_out", "opt_in", "request_unverified"]
     at: dt.datetime
     word: str
     campaign: str = ""
@@ -71,12 +79,20 @@ class ConsentEvent:
         return cls(event, at, word, campaign, channel, sender)  # type: ignore[arg-type]
 
 
+#: Consent events that prove the phone's owner asked: a text from the number itself.
+VERIFYING_EVENTS = frozenset({"opt_in_source", "opt_in"})
+
+
 @dataclass(frozen=True)
 class Decision:
     status: Status
     reply: str | None = None
     code: str | None = None
     notice: bool = False
+    #: The number's opt-out record says out (a compliance word's begin does not stop on it).
+    opted_out: bool = False
+    #: The number has had the opt-in confirmation ("Reply STOP to opt out", HELP).
+    noticed: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,11 +107,17 @@ class Issuance:
 def finish_args(
     *, reply: str, reply_ttl_ms: int, code: str, code_ttl_ms: int, lock_token: str, optout: str,
     optout_word: str, now_iso: str, consent_event: str, consent_at_ms: int, consent_retention_ms: int,
-    consent_entry: str, consent_campaign: str, consent_max_events: int,
+    consent_entry: str, consent_campaign: str, consent_max_events: int, optout_at_us: int, optout_sid: str,
+    noticed: bool,
 ) -> list[str | int]:
     """finish.lua's ARGV, in the order of the names at the top of the script."""
     return [reply, reply_ttl_ms, code, code_ttl_ms, lock_token, optout, optout_word, now_iso,
-            consent_event, consent_at_ms, consent_retention_ms, consent_entry, consent_campaign, consent_max_events]
+            consent_event, consent_at_ms, consent_retention_ms, consent_entry, consent_campaign, consent_max_events,
+            optout_at_us, optout_sid, "1" if noticed else ""]
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
 
 
 class SenderState(Connection):
@@ -119,6 +141,7 @@ class SenderState(Connection):
             self.notice_key(sender),
             self.code_key(sender, slug) if slug else sid_key,
             self.lock_key(sender, slug) if slug else sid_key,
+            self.noticed_key(sender),
         ]
         args = [
             PENDING_TTL_MS,
@@ -129,15 +152,16 @@ class SenderState(Connection):
             issuance.lock_token if issuance else "",
             issuance.lock_ttl_ms if issuance else 0,
         ]
-        status, value = self._run("begin", keys, args)
+        status, value, opted_out, noticed = self._run("begin", keys, args)
         status = text(status)
+        state = {"opted_out": bool(opted_out), "noticed": bool(noticed)}
         if status == "replay":
-            return Decision("replay", reply=text(value))
+            return Decision("replay", reply=text(value), opted_out=bool(opted_out))
         if status == "limited":
-            return Decision("limited", notice=bool(value))
+            return Decision("limited", notice=bool(value), **state)
         if status == "ok":
-            return Decision("ok", code=text(value) if value else None)
-        return Decision(status)  # type: ignore[arg-type]
+            return Decision("ok", code=text(value) if value else None, **state)
+        return Decision(status, **state)  # type: ignore[arg-type]
 
     def finish(
         self,
@@ -151,11 +175,14 @@ class SenderState(Connection):
         lock_token: str | None = None,
         optout: Literal["out", "in"] | None = None,
         word: str = "",
+        arrived_us: int = 0,
         consent: ConsentEvent | None = None,
         consent_retention_days: int = 1826,
+        noticed: bool = False,
     ) -> None:
-        """Store the reply for replays; with `code`, cache it; release `lock_token`; record opt-out/in;
-        append `consent` to the consent log (an opt-in source only once per campaign and retention)."""
+        """Store the reply for replays; with `code`, cache it; release `lock_token`; record opt-out/in
+        (when newer than the record's `arrived_us`); append `consent` to the consent log (an opt-in
+        source only once per campaign and retention); with `noticed`, remember the opt-in confirmation."""
         sid_key = self.sid_key(sender, sid)
         keys = [
             sid_key,
@@ -164,6 +191,7 @@ class SenderState(Connection):
             self.optout_key(sender),
             self.consent_key(sender),
             self.consent_served_key(sender),
+            self.noticed_key(sender),
         ]
         args = finish_args(
             reply=reply, reply_ttl_ms=REPLY_TTL_MS, code=code or "", code_ttl_ms=code_ttl_ms,
@@ -174,8 +202,28 @@ class SenderState(Connection):
             consent_entry=consent.entry() if consent else "",
             consent_campaign=consent.campaign if consent else "",
             consent_max_events=CONSENT_MAX_EVENTS if consent else 0,
+            optout_at_us=arrived_us or now_us(), optout_sid=sid, noticed=noticed,
         )
         self._run("finish", keys, args)
+
+    def replay_compliance(
+        self, sid: str, sender: str, state: Literal["out", "in"], *, arrived_us: int, word: str, reply: str,
+        consent: ConsentEvent, consent_retention_days: int,
+    ) -> str:
+        """Write one journalled STOP/START: 'known' (its MessageSid was stored), 'applied', or 'stale'
+        (a newer event holds the record; the event still joins the consent log)."""
+        keys = [self.sid_key(sender, sid), self.optout_key(sender), self.consent_key(sender)]
+        args = [state, arrived_us, now_iso(), word, sid, reply, consent.entry(),
+                consent_retention_days * 24 * 3600 * 1000, CONSENT_MAX_EVENTS]
+        return text(self._run("replay_compliance", keys, args))
+
+    def generation(self) -> str | None:
+        """The marker that says Redis still holds what the bot wrote; None after Redis lost its data."""
+        value = self._call("get", self.generation_key())
+        return text(value) if value is not None else None
+
+    def set_generation(self, value: str) -> None:
+        self._call("set", self.generation_key(), value, nx=True)
 
     def release(self, sid: str, sender: str) -> None:
         """Give up a claim whose handling failed before a reply, so Twilio's retry can succeed."""
@@ -186,10 +234,27 @@ class SenderState(Connection):
 
     def record_opt_out(self, sender: str, word: str) -> None:
         """An opt-out learnt outside a text (Twilio's 21610)."""
-        self._call("hset", self.optout_key(sender), mapping={"at": now_iso(), "word": word})
+        record = {"state": "out", "at_us": now_us(), "at": now_iso(), "word": word, "sid": ""}
+        self._call("hset", self.optout_key(sender), mapping=record)
 
     def is_opted_out(self, sender: str) -> bool:
-        return bool(self._call("exists", self.optout_key(sender)))
+        record = self._call("hgetall", self.optout_key(sender))
+        return bool(record) and text(record.get(b"state", record.get("state", b"out"))) != "in"
+
+    def has_verified_consent(self, e164: str) -> bool:
+        """Whether outbound features (broadcasts, birthdays) may text `e164`: not opted out, and the
+        number itself texted the program (a keyword or START) since its last opt-out. A landing-form
+        request is not enough: anyone can type anyone's number."""
+        if self.is_opted_out(e164):
+            return False
+        verified = False
+        for raw in self._call("lrange", self.consent_key(e164), 0, -1):
+            event = ConsentEvent.parse(e164, text(raw))
+            if event.event == "opt_out":
+                verified = False
+            elif event.event in VERIFYING_EVENTS and event.channel not in ("web", "cli"):
+                verified = True
+        return verified
 
     def cache_code(self, sender: str, slug: str, code: str, ttl_ms: int = DEFAULT_CODE_TTL_MS) -> None:
         self._call("set", self.code_key(sender, slug), code, px=ttl_ms)

@@ -13,6 +13,7 @@ retention. Nothing is counted twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from .connection import Connection, text
 
@@ -52,30 +53,50 @@ class Stats(Connection):
         """Count one scan of a poster in the funnel's bucket of the hour `at` (default now);
         True when `visitor` (a salted hash) is new that day."""
         hour = funnel_hour(at or dt.datetime.now(dt.UTC))
-        keys = [self.seen_key(day), self.funnel_key(hour)]
+        keys = [self.seen_key(day, campaign, poster), self.funnel_key(hour)]
         args = [visitor, SEEN_TTL_MS, funnel_field(campaign, poster, ""), _funnel_expiry(hour)]
         return bool(self._run("scan", keys, args))
 
+    def unique_visitors(self, day: str, campaign: str, poster: str) -> int:
+        """The day's distinct visitors of a poster, as its HyperLogLog estimates them."""
+        return int(self._call("pfcount", self.seen_key(day, campaign, poster)))
+
     def count_funnel(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
         """Add `counts` ({(hour, funnel_field(...)): n}) to the hourly buckets, in one pipelined round trip."""
+        self._count_hourly(self.funnel_key, counts)
+
+    def funnel_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
+        """hour -> {(campaign, poster, event): count} for each hour asked (empty when none), one round trip."""
+        return self._hourly_counts(self.funnel_key, hours)
+
+    def count_outbound(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
+        """Add outbound counts ({(hour, funnel_field(campaign, occasion, event)): n}) to their hourly buckets."""
+        self._count_hourly(self.outbound_counts_key, counts)
+
+    def outbound_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
+        """hour -> {(campaign, occasion, event): count}: texts sent and their receipts (see results.py)."""
+        return self._hourly_counts(self.outbound_counts_key, hours)
+
+    def _count_hourly(self, key_of: Callable[[dt.datetime], str], counts: dict[tuple[dt.datetime, str], int]) -> None:
         if not counts:
             return
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             for hour in sorted({hour for hour, _ in counts}):
-                key = self.funnel_key(hour)
+                key = key_of(hour)
                 for (at, name), n in counts.items():
                     if at == hour:
                         pipe.hincrby(key, name, n)
                 pipe.expireat(key, _funnel_expiry(hour))
             pipe.execute()
 
-    def funnel_counts(self, hours: list[dt.datetime]) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
-        """hour -> {(campaign, poster, event): count} for each hour asked (empty when none), one round trip."""
+    def _hourly_counts(
+        self, key_of: Callable[[dt.datetime], str], hours: list[dt.datetime],
+    ) -> dict[dt.datetime, dict[tuple[str, str, str], int]]:
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
             for hour in hours:
-                pipe.hgetall(self.funnel_key(hour))
+                pipe.hgetall(key_of(hour))
             found = pipe.execute()
         result: dict[dt.datetime, dict[tuple[str, str, str], int]] = {}
         for hour, values in zip(hours, found, strict=True):

@@ -16,6 +16,9 @@ numbers = ["+15005550006"]
 help = "Acme Rewards: text SAVE for a coupon. Up to 2 msgs/mo. Msg&data rates may apply. Reply STOP to cancel."
 fallback = "Sorry, we don't know that word. Text HELP for help."
 terms_url = "https://example.com/sms-terms"
+# The suite asserts replies byte for byte; tests/test_consent_*.py assert the opt-in confirmation
+# the bot appends to a number's first message by default.
+opt_in_notice = ""
 
 [[campaigns]]
 slug = "spring"

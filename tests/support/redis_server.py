@@ -80,17 +80,18 @@ class RedisServer:
 
 
 class RedisCluster:
-    """Three masters on loopback, joined with `redis-cli --cluster create`."""
+    """Masters (and optionally a replica each) on loopback, joined with `redis-cli --cluster create`."""
 
-    def __init__(self, masters: int = 3):
+    def __init__(self, masters: int = 3, replicas: int = 0):
         ports: set[int] = set()
-        while len(ports) < masters:
+        while len(ports) < masters * (1 + replicas):
             port = free_port()
             if port < 55000:  # the cluster bus listens on port + 10000
                 ports.add(port)
+        self.replicas = replicas
         self.nodes = [
             RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000", port=port)
+                        "--cluster-node-timeout", "1000", port=port)
             for port in sorted(ports)
         ]
 
@@ -106,18 +107,56 @@ class RedisCluster:
             raise RuntimeError("redis-cli is not installed (it comes with Debian's redis-server / redis-tools)")
         subprocess.run(
             [redis_cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )
-        deadline = time.monotonic() + 30
-        for node in self.nodes:  # poll until every node sees all slots served
+        self.wait_until_ok()
+        self.wait_for_replicas()
+        return self
+
+    def wait_for_replicas(self, timeout: float = 30) -> None:
+        """Poll until every replica has synced with its master: a replica that never did cannot take over."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            client = redis.Redis(port=node.port)
+            while True:
+                info = client.info("replication")
+                if info.get("role") != "slave" or info.get("master_link_status") == "up":
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"a test cluster replica did not sync within {timeout} s")
+                time.sleep(0.05)
+            client.close()
+
+    def live_nodes(self) -> list[RedisServer]:
+        return [n for n in self.nodes if n.process and n.process.poll() is None]
+
+    def wait_until_ok(self, timeout: float = 30) -> None:
+        """Poll until every live node sees all slots served (after a start or a failover)."""
+        self.wait_ok(self.live_nodes(), timeout)
+
+    def kill_master(self) -> RedisServer:
+        """SIGKILL (by PID) a master other than the first node (the clients' start-up node)."""
+        for node in self.live_nodes()[1:]:
+            client = redis.Redis(port=node.port)
+            role = client.execute_command("ROLE")[0]
+            client.close()
+            if role in (b"master", "master"):
+                node.process.kill()
+                node.process.wait(timeout=10)
+                return node
+        raise RuntimeError("no live master to kill")
+
+    def wait_ok(self, nodes: list[RedisServer], timeout: float = 30) -> None:
+        """Poll until each of `nodes` sees every slot served (after a start or a failover)."""
+        deadline = time.monotonic() + timeout
+        for node in nodes:
             client = redis.Redis(port=node.port)
             while client.cluster("info").get("cluster_state") != "ok":
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the test cluster did not reach cluster_state:ok within 30 s")
+                    raise RuntimeError(f"the test cluster did not reach cluster_state:ok within {timeout} s")
                 time.sleep(0.05)
             client.close()
-        return self
 
     def cleanup(self) -> None:
         for node in self.nodes:

@@ -9,6 +9,15 @@ To, From and DateSent> like Twilio does. Tests can script error answers
 `GET /2010-04-01/Accounts/<AccountSid>.json` and `GET …/IncomingPhoneNumbers.json?PhoneNumber=`
 answer for the accounts a test adds (`add_account`, `add_number`), with HTTP Basic
 credentials checked as Twilio does (401, code 20003, on a wrong SID or token).
+
+Status callbacks: each message keeps the `StatusCallback` its create call
+asked for. `callbacks(message, "sent", ("undelivered", "30006"), ...)` makes
+the callbacks Twilio would post for it, in the order given (out of order and
+repeated as a test likes), each signed with twilio's RequestValidator and the
+auth token over the StatusCallback URL, as Twilio signs them. A test hands
+them to Flask's test client (`Callback.post_to(client)`), or the stand-in
+posts them itself to a bot on loopback (`post_callbacks`): the URL signed is
+the public one, the URL posted to the bot's, as behind a proxy.
 """
 
 from __future__ import annotations
@@ -19,10 +28,14 @@ import json
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from twilio.request_validator import RequestValidator
 
 from tests.support.http import LoopbackStub
 
@@ -36,9 +49,31 @@ class SentMessage:
     body: str
     sent_at: dt.datetime
     auth_user: str
+    status_callback: str = ""
     #: A template send's ContentSid and ContentVariables (JSON text); "" for a plain text.
     content_sid: str = ""
     content_variables: str = ""
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One status callback as Twilio posts it: to `url`, this form, this X-Twilio-Signature."""
+
+    url: str
+    form: dict[str, str] = field(hash=False)
+    signature: str
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Twilio-Signature": self.signature}
+
+    def post_to(self, client):
+        """Post through Flask's test client."""
+        return client.post(self.path, data=self.form, headers=self.headers)
 
 
 def twilio_error(status: int, code: int, message: str) -> bytes:
@@ -47,7 +82,9 @@ def twilio_error(status: int, code: int, message: str) -> bytes:
 
 
 class TwilioStub(LoopbackStub):
-    def __init__(self) -> None:
+    def __init__(self, auth_token: str = "") -> None:
+        #: Signs the status callbacks, as Twilio does with the account's auth token.
+        self.auth_token = auth_token
         self.messages: list[SentMessage] = []
         #: AccountSid -> (auth token, status, friendly name), for the account and number endpoints.
         self.accounts: dict[str, tuple[str, str, str]] = {}
@@ -73,8 +110,7 @@ class TwilioStub(LoopbackStub):
 
             def _account(self) -> str | None:
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" \
-                        and parts[3] == "Messages.json":
+                if len(parts) == 4 and parts[:2] == ["2010-04-01", "Accounts"] and parts[3] == "Messages.json":
                     return parts[2]
                 return None
 
@@ -88,10 +124,12 @@ class TwilioStub(LoopbackStub):
                 with stub._lock:
                     scripted = stub.scripted.pop(0) if stub.scripted else None
                     if scripted is None:
-                        message = SentMessage("SM" + uuid.uuid4().hex, account, form.get("To", ""),
-                                              form.get("From", ""), form.get("Body", ""), dt.datetime.now(dt.UTC),
-                                              auth.split(":")[0], form.get("ContentSid", ""),
-                                              form.get("ContentVariables", ""))
+                        message = SentMessage(
+                            "SM" + uuid.uuid4().hex, account, form.get("To", ""), form.get("From", ""),
+                            form.get("Body", ""), dt.datetime.now(dt.UTC), auth.split(":")[0],
+                            status_callback=form.get("StatusCallback", ""), content_sid=form.get("ContentSid", ""),
+                            content_variables=form.get("ContentVariables", ""),
+                        )
                         stub.messages.append(message)
                 if stub.stall.is_set():
                     stub.release.wait(timeout=120)  # the message is recorded: it "went out"
@@ -198,3 +236,31 @@ class TwilioStub(LoopbackStub):
     def sent(self, to: str | None = None) -> list[SentMessage]:
         with self._lock:
             return [m for m in self.messages if to is None or m.to == to]
+
+    # -- status callbacks
+
+    def callback(self, message: SentMessage, status: str, error_code: str | None = None, *,
+                 token: str | None = None) -> Callback:
+        """The status callback Twilio would post for `message` reaching `status` (with ErrorCode)."""
+        if not message.status_callback:
+            raise AssertionError(f"{message.sid} was created without a StatusCallback")
+        form = {
+            "SmsSid": message.sid, "SmsStatus": status, "MessageStatus": status, "To": message.to,
+            "MessageSid": message.sid, "AccountSid": message.account_sid, "From": message.from_,
+            "ApiVersion": "2010-04-01",
+        }
+        if error_code:
+            form["ErrorCode"] = error_code
+        if status == "delivered":
+            form["RawDlrDoneDate"] = message.sent_at.strftime("%y%m%d%H%M")
+        signature = RequestValidator(token or self.auth_token).compute_signature(message.status_callback, form)
+        return Callback(message.status_callback, form, signature)
+
+    def callbacks(self, message: SentMessage, *steps: str | tuple[str, str]) -> list[Callback]:
+        """One callback per step, in the order given: "sent", or ("undelivered", "30006")."""
+        return [self.callback(message, *((step,) if isinstance(step, str) else step)) for step in steps]
+
+    def post_callbacks(self, callbacks: Iterable[Callback], base_url: str) -> list[int]:
+        """Post each callback to the bot at `base_url` (its StatusCallback's path), as Twilio would; the statuses."""
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            return [client.post(c.path, data=c.form, headers=c.headers).status_code for c in callbacks]

@@ -1,0 +1,60 @@
+"""Twilio's X-Twilio-Signature on its webhooks: one check for POST /sms and POST /twilio/status."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+from twilio.request_validator import RequestValidator
+
+from .services import services_of
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL plus the raw path and query, when configured.
+
+    Behind a proxy, Flask sees http://internal-host; Twilio signed the public
+    https URL. The raw query string keeps Twilio's own percent-encoding.
+    """
+    base = services_of().settings.public_base_url
+    if not base:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return base + request.path + (f"?{query}" if query else "")
+
+
+class _FormLists(dict):
+    """A form as {name: [values]}, with the `getall` twilio's RequestValidator asks for first.
+
+    Handed werkzeug's MultiDict, it raises and catches an AttributeError per field
+    before finding `getlist`: a third of the webhook's own CPU time in `make bench`.
+    """
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+
+def signature_valid(token: str, url: str, form, signature: str) -> bool:
+    """Twilio's X-Twilio-Signature check, with the usual case in one HMAC.
+
+    Twilio signed exactly `url` and the form: one computation by twilio's own
+    RequestValidator. Anything else (a port Twilio added or left out, a
+    bodySHA256 URL) goes through its full `validate`, which tries every variant.
+    """
+    validator = RequestValidator(token)
+    if "bodySHA256" not in url:
+        expected = validator.compute_signature(url, _FormLists(form.lists()))
+        if hmac.compare_digest(expected.encode(), signature.encode()):
+            return True
+    return validator.validate(url, form, signature)
+
+
+def signed_by_twilio() -> bool:
+    """Whether the current request carries Twilio's valid X-Twilio-Signature (always, without
+    TWILIO_AUTH_TOKEN: the all-embedded demo, whose start-up warns that nothing is verified)."""
+    token = services_of().settings.twilio_auth_token
+    if not token:
+        return True
+    signature = request.headers.get("X-Twilio-Signature", "")
+    # All form fields, untouched: Twilio adds fields without notice and signs them all.
+    return bool(signature) and signature_valid(token, signed_url(), request.form, signature)
