@@ -22,7 +22,9 @@ from .campaigns import CampaignBook
 from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
+    NoChannelAllowed,
     RecipientOptedOut,
+    RecipientUndeliverable,
     StoreUnavailable,
     UpstreamPermanent,
     UpstreamRetryable,
@@ -156,6 +158,10 @@ class LateDelivery:
         except RecipientOptedOut:
             self.store.record_opt_out(job.sender, "21610")
             self.store.mark_sent(job.sender, job.slug)  # final: never try again
+            return True
+        except (NoChannelAllowed, RecipientUndeliverable) as exc:  # never asked of Twilio
+            log.warning("late text to %s: %s", mask(job.sender), exc)
+            self.store.mark_sent(job.sender, job.slug)
             return True
         except DeliveryRefused as exc:
             log.error("late text to %s refused by Twilio: %s", mask(job.sender), exc)

@@ -11,6 +11,7 @@
     │   ├── RecipientOptedOut  21610: final
     │   ├── DeliveryRefused    not sent (bad number, other 4xx)
     │   │   ├── RecipientUndeliverable  Twilio reported the number unreachable (21614, 30006)
+    │   │   ├── NoChannelAllowed  no channel may carry it now (WhatsApp's window closed, no template, no consent)
     │   │   ├── WhatsAppWindowClosed  63016: free text outside the 24-hour window
     │   │   └── WhatsAppBlocked  63014 blocked, 131050 marketing stopped
     │   └── DeliveryUncertain  5xx or timeout: maybe sent, never resend blindly
@@ -96,6 +97,10 @@ class DeliveryRefused(DeliveryError):
 
 class RecipientUndeliverable(DeliveryRefused):
     """Not sent: an earlier receipt said the number cannot get texts (21614 not a mobile, 30006 unreachable)."""
+
+
+class NoChannelAllowed(DeliveryRefused):
+    """Not sent, not asked of Twilio: no channel may carry the text now (whatsapp.outbound_route's reason)."""
 
 
 class WhatsAppWindowClosed(DeliveryRefused):

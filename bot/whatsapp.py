@@ -21,7 +21,7 @@ from typing import Literal
 
 from .campaigns import CampaignBook, WhatsAppTemplate
 from .competitions import reply_context
-from .errors import DeliveryError, DeliveryRefused, WhatsAppBlocked, WhatsAppWindowClosed
+from .errors import DeliveryError, NoChannelAllowed, WhatsAppBlocked, WhatsAppWindowClosed
 from .jobs import LateJob
 from .outbound import SmsSender
 from .phone import mask
@@ -103,7 +103,7 @@ def record_refusal(store: Store, recipient_e164: str, exc: DeliveryError) -> Non
 def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJob, text: str) -> None:
     """Send a late reply (`text`: the code's reply, or the apology) on the channel `outbound_route` picks.
 
-    Raises `DeliveryRefused` when no channel may carry it (logged by the route), and the sender's
+    Raises `NoChannelAllowed` when no channel may carry it (logged by the route), and the sender's
     errors, after recording WhatsApp's refusals.
     """
     campaign = book.by_slug(job.slug)
@@ -112,7 +112,7 @@ def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJ
     route = outbound_route(store, book, job.sender, job.channel, dt.datetime.now(dt.UTC), number=job.to,
                            template=template if code else None)
     if route.how == "none":
-        raise DeliveryRefused(f"late text to {mask(job.sender)}: {route.reason}")
+        raise NoChannelAllowed(route.reason)
     variables = None
     if route.template is not None and campaign is not None:
         variables = route.template.content_variables(**reply_context(campaign, book.program, code=code))

@@ -182,6 +182,19 @@ def test_outside_the_window_without_a_template_sms_only_with_sms_consent(service
     assert sent.body.startswith("Share your code ")
 
 
+def test_a_late_reply_no_channel_may_carry_is_logged_as_not_sent_not_as_refused_by_twilio(
+    services, whatsapp, talon, twilio, caplog,
+):
+    caplog.set_level(logging.INFO)
+    services.conversation.clock = Clock(dt.datetime.now(dt.UTC) - dt.timedelta(hours=25))
+    late(services, talon, lambda: whatsapp("REFER"))  # outside the window, no template, no SMS consent
+    assert twilio.sent() == []
+    worker = [r.getMessage() for r in caplog.records if r.name == "bot.delivery"]
+    assert any("late text to" in line and "no SMS consent: not sent" in line for line in worker)
+    assert not any("refused by Twilio" in line for line in worker)
+    assert services.store.queued() == 0  # final: not tried again
+
+
 def test_an_sms_late_reply_stays_sms(services, text, talon, twilio):
     late(services, talon, lambda: text("SAVE", sender=ANNA))
     [sent] = twilio.sent()
