@@ -35,7 +35,7 @@ from .outbound import SmsSender
 from .phone import mask
 from .store import Store
 from .upstream import Backoff, UpstreamGuard
-from .whatsapp import send_late_reply
+from .whatsapp import late_reply_sent, send_late_reply
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class LateDelivery:
             # A previous try died between "sending" and "sent": did the text go out?
             since = dt.datetime.fromisoformat(marker.removeprefix("sending:").replace("Z", "+00:00"))
             try:
-                if self.sms.was_sent(to=job.sender, from_=job.to, body=text, after=since - dt.timedelta(minutes=1)):
+                if late_reply_sent(self.sms, self.book, job, text, after=since - dt.timedelta(minutes=1)):
                     self.store.mark_sent(job.sender, job.slug)
                     return True
             except DeliveryUncertain as exc:

@@ -58,6 +58,8 @@ class Ledger(Protocol):
 
     def undeliverable(self, to: str) -> bool: ...
 
+    def sent_for(self, sid: str, to: str) -> tuple[str, str] | None: ...
+
     def record_outbound(self, sid: str, to: str, *, campaign: str, occasion: str, status: str,
                         sent_at: dt.datetime, retention_days: int) -> None: ...
 
@@ -172,13 +174,41 @@ class SmsSender:
         except StoreUnavailable as exc:
             log.error("sent %s, but its receipts will not be matched: %s", sid, exc)
 
-    def was_sent(self, *, to: str, from_: str, body: str, after: dt.datetime) -> bool:
-        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send)."""
+    def was_sent(
+        self, *, to: str, from_: str, body: str, after: dt.datetime, campaign: str, occasion: str,
+        content_sid: str | None = None,
+    ) -> bool:
+        """Whether this text went from `from_` to `to` (Twilio addresses, as `send` took them) since `after`,
+        reconciling an uncertain send so it never goes twice.
+
+        A text is known by its Body, or by its MessageSid recorded for `campaign` and `occasion` (the ledger).
+        A template (`content_sid`) cannot be known by its Body: Twilio renders that from the template, and its
+        message list does not name the ContentSid; so besides a recorded MessageSid, any message created
+        through the API (not a TwiML reply) that the ledger has no record of counts: the send died before its
+        record was written. Counting a stranger's message as ours costs one late text; the opposite, two.
+        """
         try:
             messages = self.client.messages.list(to=to, from_=from_, date_sent_after=after, limit=50)
         except (TwilioException, OSError) as exc:
-            raise DeliveryUncertain(f"Twilio message lookup failed: {exc}") from exc
-        return any(m.body == body for m in messages)
+            raise DeliveryUncertain(f"Twilio message lookup failed: {mask_numbers(str(exc))}") from exc
+        recipient = bare_address(to)
+        for message in messages:
+            if message.body == body:
+                return True
+            if message.direction != "outbound-api" or not message.sid:
+                continue
+            recorded = self._sent_for(message.sid, recipient)
+            if recorded == (campaign, occasion) or (content_sid and recorded is None):
+                return True
+        return False
+
+    def _sent_for(self, sid: str, to: str) -> tuple[str, str] | None:
+        if self.store is None:
+            return None
+        try:
+            return self.store.sent_for(sid, to)
+        except StoreUnavailable as exc:
+            raise DeliveryUncertain(f"cannot read what {sid} was sent for: {exc}") from exc
 
     def account(self) -> tuple[str, str]:
         """The (status, friendly name) of the account the credentials are for; 401 when they are wrong."""

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from .campaigns import CampaignBook, WhatsAppTemplate
+from .campaigns import CampaignBook, Program, WhatsAppTemplate
 from .competitions import reply_context
 from .errors import DeliveryError, NoChannelAllowed, WhatsAppBlocked, WhatsAppWindowClosed
 from .jobs import LateJob
@@ -58,6 +58,12 @@ class Route:
     template: WhatsAppTemplate | None = None
 
 
+def senders(program: Program, number: str | None) -> tuple[str, str]:
+    """(SMS From, WhatsApp From) for a text to someone who wrote to `number` (None: the channel's first)."""
+    sms_from = number if number in program.numbers else program.numbers[0]
+    return sms_from, address(number or (program.whatsapp_numbers or program.numbers)[0], "whatsapp")
+
+
 def outbound_route(
     store: Store, book: CampaignBook, recipient_e164: str, last_inbound_channel: str, now: dt.datetime,
     *, number: str | None = None, template: WhatsAppTemplate | None = None,
@@ -70,11 +76,9 @@ def outbound_route(
     marketing (63014/131050); else SMS when the number gave SMS consent; else nothing. Every choice
     other than free WhatsApp text is logged.
     """
-    program = book.program
-    sms_from = number if number in program.numbers else program.numbers[0]
+    sms_from, wa_from = senders(book.program, number)
     if last_inbound_channel != "whatsapp":
         return Route("sms", "the number wrote by SMS", recipient_e164, sms_from)
-    wa_from = address(number or (program.whatsapp_numbers or program.numbers)[0], "whatsapp")
     wa_to = address(recipient_e164, "whatsapp")
     state = store.whatsapp_state(recipient_e164)
     if state.refused != BLOCKED and state.last_inbound is not None and now - state.last_inbound < WINDOW:
@@ -122,3 +126,21 @@ def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJ
     except DeliveryError as exc:
         record_refusal(store, job.sender, exc)
         raise
+
+
+def late_reply_sent(sms: SmsSender, book: CampaignBook, job: LateJob, text: str, after: dt.datetime) -> bool:
+    """Whether a late reply already went out since `after` (a try that died between sending and marking
+    it sent), by any way `send_late_reply` may have sent it: the window may have closed since, so on
+    WhatsApp as free text or as the template, and by SMS.
+    """
+    sms_from, wa_from = senders(book.program, job.to)
+    ways: list[tuple[str, str, str | None]] = [(job.sender, sms_from, None)]
+    if job.channel == "whatsapp":
+        campaign = book.by_slug(job.slug)
+        template = campaign.whatsapp_template if campaign else None
+        ways.insert(0, (address(job.sender, "whatsapp"), wa_from, template.content_sid if template else None))
+    return any(
+        sms.was_sent(to=to, from_=from_, body=text, after=after, campaign=job.slug, occasion=LATE,
+                     content_sid=content_sid)
+        for to, from_, content_sid in ways
+    )

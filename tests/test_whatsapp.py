@@ -13,10 +13,12 @@ from bot import create_app
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.whatsapp import outbound_route
+from tests.support.bot_process import WorkerProcess, env_of, wait_until
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.cli import run_bot
 from tests.support.clock import Clock
 from tests.support.decoders import raster, zbar, zxing
+from tests.support.talon_stub import error_body
 from tests.support.twilio_stub import twilio_error
 from tests.support.twiml import reply
 from tests.support.webhooks import SHOP_NUMBER, sign, twilio_form
@@ -231,6 +233,63 @@ def test_131050_from_a_template_send_is_recorded(services, whatsapp, talon, twil
     twilio.script((400, twilio_error(400, 131050, "user is not accepting marketing")))
     late(services, talon, lambda: whatsapp("SAVE"))
     assert services.store.whatsapp_state(ANNA).refused == 131050
+
+
+def test_a_whatsapp_texts_receipts_are_matched_under_the_bare_number(services, client, whatsapp, talon, twilio):
+    late(services, talon, lambda: whatsapp("SAVE"))
+    [sent] = twilio.sent()
+    callback = twilio.callback(sent, "delivered")
+    assert callback.form["To"] == f"whatsapp:{ANNA}"  # as Twilio posts it
+    assert callback.post_to(client).status_code == 200
+    assert services.store.last_status(sent.sid, ANNA) == ("delivered", "")
+
+
+# -- a worker that dies mid-send: the late WhatsApp reply goes once
+
+
+@pytest.mark.parametrize("outside_window", [False, True], ids=["free-text", "template"])
+def test_a_worker_killed_mid_send_does_not_send_a_whatsapp_reply_twice(
+    settings, campaigns_file, services, whatsapp, talon, twilio, outside_window,
+):
+    if outside_window:
+        services.conversation.clock = Clock(dt.datetime.now(dt.UTC) - dt.timedelta(hours=25))
+    talon.script(*[(503, error_body(503, "busy"))] * 30)
+    assert reply(whatsapp("SAVE")) == "Acme Rewards: your code is on its way and will arrive by text shortly."
+    talon.reset()
+    env = {**env_of(settings, campaigns_file), "JOB_LEASE_S": "1.5"}
+
+    twilio.stall.set()  # Twilio takes the message, then the worker dies before hearing back (nothing recorded)
+    doomed = WorkerProcess(env).start()
+    wait_until(lambda: len(twilio.sent()) == 1, timeout=30, what="the worker's send")
+    doomed.kill()
+    twilio.stall.clear()
+    twilio.release.set()
+
+    worker = WorkerProcess(env).start()
+    try:
+        wait_until(lambda: services.store.queued() == 0, timeout=30, what="the job to be reconciled")
+    finally:
+        worker.stop()
+    [sent] = twilio.sent()
+    assert (sent.to, sent.content_sid) == (f"whatsapp:{ANNA}", CONTENT_SID if outside_window else "")
+
+
+def test_reconciling_a_template_send_knows_it_by_its_recorded_message_sid(services, twilio):
+    sms, to, from_ = services.sms, f"whatsapp:{ANNA}", f"whatsapp:{SHOP_NUMBER}"
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+    def sent_for(campaign: str) -> bool:
+        return sms.was_sent(to=to, from_=from_, body="Your Acme code: X1.", after=since, campaign=campaign,
+                            occasion="late", content_sid=CONTENT_SID)
+
+    assert not sent_for("spring")  # nothing sent yet
+    sms.send(to=to, from_=from_, campaign="refer", occasion="late", content_sid=CONTENT_SID,
+             content_variables={"1": "X0"})
+    assert not sent_for("spring")  # recorded, but for another campaign: not this reply
+    sms.send(to=to, from_=from_, campaign="spring", occasion="late", content_sid=CONTENT_SID,
+             content_variables={"1": "X1"})
+    assert sent_for("spring")
+    assert [m.body for m in twilio.sent()] == ["", ""]  # Twilio renders a template's Body: nothing to compare
 
 
 # -- the campaign file
