@@ -13,7 +13,7 @@ from bot import create_app
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
 from bot.whatsapp import outbound_route
-from tests.support.bot_process import WorkerProcess, env_of, wait_until
+from tests.support.bot_process import env_of, kill_a_worker_mid_send
 from tests.support.campaign_files import WITH_POSTERS
 from tests.support.cli import run_bot
 from tests.support.clock import Clock
@@ -258,18 +258,7 @@ def test_a_worker_killed_mid_send_does_not_send_a_whatsapp_reply_twice(
     talon.reset()
     env = {**env_of(settings, campaigns_file), "JOB_LEASE_S": "1.5"}
 
-    twilio.stall.set()  # Twilio takes the message, then the worker dies before hearing back (nothing recorded)
-    doomed = WorkerProcess(env).start()
-    wait_until(lambda: len(twilio.sent()) == 1, timeout=30, what="the worker's send")
-    doomed.kill()
-    twilio.stall.clear()
-    twilio.release.set()
-
-    worker = WorkerProcess(env).start()
-    try:
-        wait_until(lambda: services.store.queued() == 0, timeout=30, what="the job to be reconciled")
-    finally:
-        worker.stop()
+    kill_a_worker_mid_send(env, twilio, services.store.queued)
     [sent] = twilio.sent()
     assert (sent.to, sent.content_sid) == (f"whatsapp:{ANNA}", CONTENT_SID if outside_window else "")
 
