@@ -29,15 +29,18 @@ from .campaign_values import (
     parse_zone_name,
 )
 from .campaigns import (
+    CONTENT_SID_RE,
     DEFAULT_CONSENT_RETENTION_DAYS,
     DEFAULT_MAX_SEGMENTS,
     KINDS,
     OPT_OUT_CONFIRMATIONS,
     REF_RE,
+    SHORT_CODE_RE,
     Campaign,
     CampaignBook,
     Poster,
     Program,
+    WhatsAppTemplate,
 )
 from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
@@ -95,7 +98,8 @@ FORM_LIMIT_FIELDS = {"form_client_limit": "client", "form_number_limit": "number
 
 PROGRAM_FIELDS = {
     "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
-    "max_segments", "opt_out_confirmation", "send_rate", "quiet_hours", "timezone", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
+    "max_segments", "opt_out_confirmation", "send_rate", "quiet_hours", "timezone", "whatsapp_numbers",
+    *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
     "countries", *FORM_LIMIT_FIELDS, "form_hourly_budget",
 }
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
@@ -116,6 +120,8 @@ CAMPAIGN_FIELDS = {
     "send_at",
     "confirm_reply",
     "ask_reply",
+    "whatsapp_content_sid",
+    "whatsapp_content_variables",
     *COMPETITION_FIELDS,
     *DEFAULT_REPLIES,
     *LIMIT_FIELDS,
@@ -131,6 +137,34 @@ REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 
 _SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80, "entry": 1234}
+
+
+#: A template's ContentVariables when the campaign names none: Twilio's {{1}} is the code.
+DEFAULT_CONTENT_VARIABLES = {"1": "{{ code }}"}
+
+
+def _whatsapp_template(raw: dict[str, Any], context: dict[str, Any], bad) -> WhatsAppTemplate | None:
+    """A campaign's `whatsapp_content_sid` and `whatsapp_content_variables`, checked."""
+    sid = raw.get("whatsapp_content_sid")
+    variables = raw.get("whatsapp_content_variables")
+    if sid is None:
+        if variables is not None:
+            bad("whatsapp_content_variables", "needs whatsapp_content_sid")
+        return None
+    if not isinstance(sid, str) or not CONTENT_SID_RE.match(sid):
+        bad("whatsapp_content_sid", f"expected a Content Template SID (HX and 32 hex digits), got {sid!r}")
+        return None
+    variables = DEFAULT_CONTENT_VARIABLES if variables is None else variables
+    if not isinstance(variables, dict) or not variables or not all(isinstance(k, str) for k in variables):
+        bad("whatsapp_content_variables", 'expected a table such as { "1" = "{{ code }}" }')
+        return None
+    parsed = {
+        name: parse_template(source, context, lambda m, n=name: bad("whatsapp_content_variables", f"{n}: {m}"))
+        for name, source in variables.items()
+    }
+    if any(template is None for template in parsed.values()):
+        return None
+    return WhatsAppTemplate(sid, parsed)  # type: ignore[arg-type]
 
 
 class _Locator:
@@ -276,6 +310,12 @@ class _Loader:
             else:
                 texts[key] = value.strip()
         numbers = parse_numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=True)
+        whatsapp_numbers = parse_numbers(
+            raw.get("whatsapp_numbers"), lambda m: bad("whatsapp_numbers", m), required=False
+        )
+        for number in whatsapp_numbers:
+            if SHORT_CODE_RE.match(number):
+                bad("whatsapp_numbers", f"{number} is a short code: a WhatsApp sender is an E.164 number")
         frequency = raw.get("frequency")
         if frequency is not None and (not isinstance(frequency, str) or not frequency.strip()):
             bad("frequency", 'expected a text such as "Up to 2 msgs/mo"')
@@ -321,7 +361,7 @@ class _Loader:
             return None
         return Program(
             texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
-            opt_out_confirmation=confirmation, **settings, **limits, **outreach,
+            opt_out_confirmation=confirmation, **settings, **limits, **outreach, whatsapp_numbers=whatsapp_numbers,
             frequency=frequency.strip() if frequency else None, countries=countries, form_limits=form_limits,
         )
 
@@ -432,8 +472,8 @@ class _Loader:
         numbers = parse_numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=False)
         if program is not None:
             for number in numbers:
-                if number not in program.numbers:
-                    bad("numbers", f"{number} is not one of [program].numbers")
+                if number not in program.served_numbers:
+                    bad("numbers", f"{number} is not one of [program].numbers or whatsapp_numbers")
         headline = raw.get("headline")
         if headline is not None and (not isinstance(headline, str) or not headline.strip()):
             bad("headline", "expected a non-empty text")
@@ -461,6 +501,7 @@ class _Loader:
         for key in ("winner_reply", "consolation_reply"):
             if key in raw:
                 competition[key] = parse_template(raw[key], context, lambda m, k=key: bad(k, m))
+        whatsapp_template = _whatsapp_template(raw, context, bad)
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
             for key in LIMIT_FIELDS
@@ -495,6 +536,7 @@ class _Loader:
             ends_at=window["ends_at"],
             numbers=numbers,
             headline=headline.strip() if headline else None,
+            whatsapp_template=whatsapp_template,
             **competition,
             **extra_replies,
             **limits,

@@ -77,6 +77,13 @@ class Program:
     #: Regions (ISO 3166 codes) the landing form may text: `[program] countries`, default those of `numbers`.
     countries: tuple[str, ...] = ()
     form_limits: FormLimits = FormLimits()
+    #: WhatsApp senders (E.164): a number also in `numbers` is both; one only here is WhatsApp-only.
+    whatsapp_numbers: tuple[str, ...] = ()
+
+    @property
+    def served_numbers(self) -> tuple[str, ...]:
+        """Every number the bot answers texts to: the SMS numbers, then the WhatsApp-only ones."""
+        return self.numbers + tuple(n for n in self.whatsapp_numbers if n not in self.numbers)
 
     def text(self, name: str, **context: Any) -> str:
         """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered."""
@@ -96,6 +103,24 @@ class Program:
         if self.opt_out_confirmation == "auto":
             return bool(SHORT_CODE_RE.match(to))
         return self.opt_out_confirmation == "always"
+
+
+#: Twilio's Content Template SID: "HX" and 32 hex digits (reference/next-capabilities.md §3).
+CONTENT_SID_RE = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
+
+@dataclass(frozen=True)
+class WhatsAppTemplate:
+    """An approved WhatsApp template, the only thing that may go outside the 24-hour window.
+
+    `variables` are Twilio's ContentVariables ("1" -> "{{ code }}"), rendered like a reply.
+    """
+
+    content_sid: str
+    variables: dict[str, ReplyTemplate] = field(compare=False)
+
+    def content_variables(self, **context: Any) -> dict[str, str]:
+        return {name: template.render(**context) for name, template in self.variables.items()}
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,8 @@ class Campaign:
     send_at: dt.time | None = None
     confirm_reply: ReplyTemplate | None = None
     ask_reply: ReplyTemplate | None = None
+    #: The approved template a late reply outside WhatsApp's 24-hour window goes as (None: not by WhatsApp).
+    whatsapp_template: WhatsAppTemplate | None = None
 
     def window(self, now: dt.datetime) -> Literal["open", "not_started", "ended"]:
         if self.starts_at and now < self.starts_at:
@@ -250,8 +277,9 @@ def number_scopes(
     program: Program, placed: Iterable[tuple[int, Campaign]]
 ) -> dict[str | None, list[tuple[int, Campaign]]]:
     """The (position, campaign) pairs served on each number; None holds the program-wide campaigns."""
-    scopes: dict[str | None, list[tuple[int, Campaign]]] = {None: [], **{n: [] for n in program.numbers}}
+    served = program.served_numbers
+    scopes: dict[str | None, list[tuple[int, Campaign]]] = {None: [], **{n: [] for n in served}}
     for position, campaign in placed:
-        for number in campaign.numbers or (None, *program.numbers):
+        for number in campaign.numbers or (None, *served):
             scopes.setdefault(number, []).append((position, campaign))
     return scopes

@@ -228,7 +228,8 @@ def _poster(args: argparse.Namespace) -> int:
         fmt = format_of(args.output)
         book = load_campaigns(settings.campaigns_file)
         options = PosterOptions(
-            paper=args.paper, distance_m=args.distance, error=args.error_correction, mode=args.mode, ref=args.ref
+            paper=args.paper, distance_m=args.distance, error=args.error_correction, mode=args.mode, ref=args.ref,
+            channel=args.channel,
         )
         content = poster_content(book, args.slug, options, public_base_url=settings.public_base_url)
         data = render(layout(content, options), fmt, dpi=args.dpi)
@@ -454,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="direct: SMSTO:<number>:<KEYWORD> (offline); "
                              "tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
     poster.add_argument("--ref", metavar="REF", help="a per-poster reference prefilled after the keyword, e.g. P7")
+    poster.add_argument("--channel", choices=("sms", "whatsapp"), default="sms",
+                        help="what a direct poster's QR opens: the SMS composer, or WhatsApp (https://wa.me/…)")
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
 

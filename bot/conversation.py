@@ -185,6 +185,8 @@ class Conversation:
                 limit_scope=campaign.slug if campaign and campaign.sender_limit else None,
                 issuance=issuance,
             )
+            if message.channel == "whatsapp":  # WhatsApp's 24-hour window (whatsapp.py): one more round trip
+                self.store.open_whatsapp_window(message.sender, self.clock())
         except StoreUnavailable as exc:
             if self.keeper:
                 self.keeper.store_failed()
@@ -348,7 +350,8 @@ class Conversation:
 
     def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:
         """Out of time (or the breaker/budget says wait): answer now, text the code later, once."""
-        job = LateJob(slug=campaign.slug, sender=message.sender, to=message.to, sid=message.sid)
+        job = LateJob(slug=campaign.slug, sender=message.sender, to=message.to, sid=message.sid,
+                      channel=message.channel)
         try:
             self.store.enqueue(job.id, job.to_json(), delay_ms=int((exc.retry_in or 0) * 1000))
         except StoreUnavailable as store_exc:

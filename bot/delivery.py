@@ -22,7 +22,9 @@ from .campaigns import CampaignBook
 from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
+    NoChannelAllowed,
     RecipientOptedOut,
+    RecipientUndeliverable,
     UpstreamPermanent,
     UpstreamRetryable,
 )
@@ -32,6 +34,7 @@ from .outbound import SmsSender
 from .phone import mask
 from .store import Store
 from .upstream import Backoff, UpstreamGuard
+from .whatsapp import late_reply_sent, send_late_reply
 from .worker_loop import serve
 
 log = logging.getLogger(__name__)
@@ -135,17 +138,21 @@ class LateDelivery:
             # A previous try died between "sending" and "sent": did the text go out?
             since = dt.datetime.fromisoformat(marker.removeprefix("sending:").replace("Z", "+00:00"))
             try:
-                if self.sms.was_sent(to=job.sender, from_=job.to, body=text, after=since - dt.timedelta(minutes=1)):
+                if late_reply_sent(self.sms, self.book, job, text, after=since - dt.timedelta(minutes=1)):
                     self.store.mark_sent(job.sender, job.slug)
                     return True
             except DeliveryUncertain as exc:
                 log.warning("cannot reconcile the late text to %s yet: %s", mask(job.sender), exc)
                 return False
         try:
-            self.sms.send(to=job.sender, from_=job.to, body=text, campaign=job.slug, occasion="late")
+            send_late_reply(self.sms, self.store, self.book, job, text)  # the channel: whatsapp.py
         except RecipientOptedOut:
             self.store.record_opt_out(job.sender, "21610")
             self.store.mark_sent(job.sender, job.slug)  # final: never try again
+            return True
+        except (NoChannelAllowed, RecipientUndeliverable) as exc:  # never asked of Twilio
+            log.warning("late text to %s: %s", mask(job.sender), exc)
+            self.store.mark_sent(job.sender, job.slug)
             return True
         except DeliveryRefused as exc:
             log.error("late text to %s refused by Twilio: %s", mask(job.sender), exc)

@@ -332,7 +332,8 @@ class SendEngine:
             return False
         try:
             went = self.sms.was_sent(to=out.recipient, from_=None if self.messaging_service_sid else out.sender,
-                                     body=body, after=since - dt.timedelta(minutes=1))
+                                     body=body, after=since - dt.timedelta(minutes=1),
+                                     campaign=out.campaign, occasion=out.occasion)
         except DeliveryUncertain as exc:
             log.warning("cannot reconcile the %s text to %s yet: %s", out.campaign, mask(out.recipient), exc)
             self.store.retry_later(out.id, int(self.policy.reconcile_after_s * 1000), queue=QUEUE)

@@ -13,6 +13,7 @@
     forms.py       the landing form's nonces, budget and alerts; the marketer login's limiter
     entries.py     a competition's entries (window on Redis's clock) and its draw's state
     receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
+    channels.py    WhatsApp's 24-hour window and refusals per number
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -24,6 +25,7 @@ import logging
 
 import redis
 
+from .channels import ChannelState, WhatsAppState
 from .connection import UNAVAILABLE, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
 from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
@@ -55,14 +57,14 @@ __all__ = [
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
     "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult", "Gate",
-    "Issuance", "Receipt", "Status",
+    "Issuance", "Receipt", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats, Entries, Forms, Receipts):
+class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats, Entries, Forms, Receipts, ChannelState):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

@@ -76,6 +76,11 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:undeliverable``              hash: code, at         180 days: Twilio's 21614 / 30006 (not a
                                                                  mobile, unreachable); nothing is sent to
                                                                  the number meanwhile (numbers get reassigned)
+``P:{sender}:wa:window``                  ms of the number's     24 h after that message (PX): its existence
+                                          last inbound WhatsApp  is WhatsApp's customer-service window
+                                          message                (store/channels.py)
+``P:{sender}:wa:refused``                 hash: code (63014 /    no expiry: no WhatsApp templates to the
+                                          131050), at            number; 63014 goes with their next message
 ``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
 ``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
                                           open_until (ms)        deleted by the first success
@@ -223,6 +228,12 @@ class Keys:
 
     def consent_served_key(self, sender: str) -> str:
         return self._key(sender, "consent", "served")
+
+    def whatsapp_window_key(self, sender: str) -> str:
+        return self._key(sender, "wa", "window")
+
+    def whatsapp_refused_key(self, sender: str) -> str:
+        return self._key(sender, "wa", "refused")
 
     def consent_pattern(self) -> str:
         """The SCAN pattern matching every number's consent log."""

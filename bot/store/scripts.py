@@ -35,6 +35,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "login": ("clock", "login"),
     "enter": ("clock", "enter"),
     "commit_draw": ("clock", "commit_draw"),
+    "whatsapp_inbound": ("whatsapp_inbound",),
     "outbound": ("outbound",),
     "receipt": ("receipt",),
 }
