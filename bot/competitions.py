@@ -11,8 +11,8 @@ The draw (bot/draw.py holds its pure core and the definitions a verifier needs) 
 steps kept in Redis under the competition's key, so any host with the bot's Redis can run
 the next one: `commit_draw` (after `ends_at` on Redis's clock, once, with at least one
 entry) freezes the entry ids and keeps the secret seed until `reveal_draw` publishes it;
-`redraw` adds a replacement; `notify_winners` texts the current winners (and, if asked,
-everyone else the consolation text).
+`redraw` adds a replacement; `notify_winners` queues the current winners' texts (and, if asked,
+everyone else's consolation text) on the send engine.
 
 Entry ids are `draw.entry_id(BOT_SECRET, slug, e164, nth)`: the draw file holds no number,
 and BOT_SECRET must not change between the first entry and the last winner's text.
