@@ -15,6 +15,10 @@ build an `InboundMessage`, call `Conversation.handle`, and translate the
    no keyword: "did you mean …?" when one edit from exactly one open keyword,
    else the fallback.
 
+A repeat texter's reply is cached with its code (`CachedReply`, keyed by the
+campaign's template version): `Store.begin` answers it and stores it for
+replays in the same round trip, after the opt-out and the limit.
+
 Opt-outs, opt-ins and each campaign's first serve (the opt-in source) go into
 the consent log with the reply's own `Store.finish` call; a serve to a number
 typed on the landing form is a `request_unverified`, not an opt-in. The first
@@ -27,6 +31,7 @@ Channel adapters hand over `sender` already normalised to E.164 (bot.phone).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
 import time
@@ -46,7 +51,7 @@ from .metrics import ENTRIES, UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask
 from .results import Funnel
 from .scans import NO_POSTER, attribute_text
-from .store import ConsentEvent, Decision, Issuance, Store
+from .store import CachedReply, ConsentEvent, Decision, Issuance, Store
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,8 @@ class Reply:
     poster: str | None = None
 
 
+#: Kinds whose reply is their template rendered with the cached code: a repeat texter's is cached with it.
+_CACHED_REPLY_KINDS = frozenset({"coupon", "referral"})
 #: Outcomes whose reply is itself the compliance answer: no opt-in confirmation is added.
 _COMPLIANCE_OUTCOMES = frozenset({"opt_out", "opt_in", "help", "replayed", "in_flight"})
 #: Whether the number of the text being handled still needs the opt-in confirmation.
@@ -133,6 +140,8 @@ class Conversation:
         self.journal = journal
         retention = book.program.consent_retention_days
         self.keeper = ConsentKeeper(journal, store, retention) if journal else None
+        #: slug -> (campaign, program, its reply's template version), computed once per campaign object.
+        self._reply_versions: dict[str, tuple[Campaign, Any, str]] = {}
 
     # -- entry point
 
@@ -168,7 +177,8 @@ class Conversation:
         # a lock taken in the same round trip; a balance is read fresh.
         issuance = None
         if campaign and window == "open" and campaign.kind != "loyalty":
-            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms)
+            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms,
+                                **self._cached_reply_args(message, campaign))
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
@@ -206,7 +216,10 @@ class Conversation:
             return self._unknown(message)
         if campaign.kind == "competition":
             return self._enter(message, campaign, decision, issuance, deadline, match.rest)
-        reply = self._campaign(message, campaign, window, decision, issuance, deadline)
+        if decision.status == "served":  # begin answered and stored it: nothing left to write
+            reply = Reply(decision.reply, "repeat", campaign.slug, decision.code)
+        else:
+            reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
         return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
 
@@ -267,6 +280,33 @@ class Conversation:
         event = "request_unverified" if message.channel == "web" else "opt_in_source"
         return self._consent(message, event, message.body.strip()[:32], campaign.slug)
 
+    def _cached_reply_args(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
+        """Issuance's fields that let `begin` answer from the cached reply; none where finish would write
+        more than the replay record every time (a landing-form serve is a consent event each time)."""
+        if campaign.kind not in _CACHED_REPLY_KINDS or message.channel == "web":
+            return {}
+        retention_ms = self.book.program.consent_retention_days * 24 * 3600 * 1000
+        return {"reply_version": self._reply_version(campaign),
+                "served_since_ms": int(self.clock().timestamp() * 1000) - retention_ms}
+
+    def _reply_version(self, campaign: Campaign) -> str:
+        """What `campaign`'s reply is rendered from, but the code, as a short hash: a changed campaign file
+        (template, fields, program name) gives a new version, and the cached replies of the old one go unused."""
+        program = self.book.program
+        known = self._reply_versions.get(campaign.slug)
+        if known and known[0] is campaign and known[1] is program:
+            return known[2]
+        made_of = repr((campaign.reply.source, sorted(campaign.template_context().items()), program.name))
+        version = hashlib.blake2b(made_of.encode(), digest_size=8).hexdigest()
+        self._reply_versions[campaign.slug] = (campaign, program, version)
+        return version
+
+    def _cached(self, campaign: Campaign, code: str, text: str) -> dict[str, Any]:
+        """`Store.finish` arguments that keep `text` (the reply for `code`) for the campaign's repeat texts."""
+        if campaign.kind not in _CACHED_REPLY_KINDS:
+            return {}
+        return {"slug": campaign.slug, "cached_reply": CachedReply(self._reply_version(campaign), code, text)}
+
     # -- no keyword
 
     def _unknown(self, message: InboundMessage) -> Reply:
@@ -296,7 +336,8 @@ class Conversation:
         if decision.code:
             text = campaign.reply.render(**context, code=decision.code)
             return self._finish(
-                message, Reply(text, "repeat", campaign.slug, decision.code), **self._served(message, campaign)
+                message, Reply(text, "repeat", campaign.slug, decision.code), **self._served(message, campaign),
+                **self._cached(campaign, decision.code, text),
             )
         if decision.status == "wait":
             # Another text from this sender is asking Talon.One right now: wait for its code.
@@ -304,7 +345,8 @@ class Conversation:
             if code is None:
                 return self._finish(message, Reply(self.book.program.text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
-            return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign))
+            return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign),
+                                **self._cached(campaign, code, text))
 
         token = issuance.lock_token if issuance else None
         program = self.book.program
@@ -331,8 +373,8 @@ class Conversation:
             raise
         text = campaign.reply.render(**context, code=code)
         return self._finish(
-            message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token,
-            **self._served(message, campaign),
+            message, Reply(text, "issued", campaign.slug, code), code=code, lock_token=token,
+            **self._served(message, campaign), **self._cached(campaign, code, text),
         )
 
     def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:

@@ -40,6 +40,7 @@ from .senders import (
     DEFAULT_CODE_TTL_MS,
     PENDING_TTL_MS,
     REPLY_TTL_MS,
+    CachedReply,
     ConsentEvent,
     Decision,
     Issuance,
@@ -51,8 +52,8 @@ from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_
 __all__ = [
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
-    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult", "Gate",
-    "Issuance", "Receipt", "Status",
+    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "CachedReply", "ConsentEvent", "Decision", "DrawState", "Entry",
+    "EntryResult", "Gate", "Issuance", "Receipt", "Status",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
