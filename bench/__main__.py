@@ -42,7 +42,6 @@ of 16 keep-alive connections each, and the busiest worker's share of them.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import os
@@ -62,9 +61,11 @@ import httpx
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.redis_cost import seed_repeat_texter
+from bot.campaign_file import load_campaigns
 from bot.config import EXAMPLE_CAMPAIGNS_FILE
 from bot.phone import hash_sender
-from bot.store import ConsentEvent, Store
+from bot.store import Store
 from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
 from tests.support.redis_server import RedisServer
 from tests.support.talon_stub import TalonStub
@@ -341,14 +342,12 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
             return scans(path.load[2] + path.load[0])
         lines = texts(path.body, path.load[2] + path.load[0])
         if path.cached:
-            # A repeat texter: what the bot stored when it issued the first code (the code, and the
-            # consent log's opt-in source), written by the same Store.finish call.
-            now = dt.datetime.now(dt.UTC)
+            # A repeat texter: what the bot stored when it issued the first code (the code, the
+            # consent log's opt-in source, the opt-in confirmation sent, the reply cached with the
+            # code), written by the same Store.finish call.
+            book = load_campaigns(workdir / "campaigns.toml")
             for line in lines:
-                store.finish(
-                    f"SM{uuid.uuid4().hex}", sender_of(line), "first reply", slug="spring", code="T1-CACHED",
-                    consent=ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms"),
-                )
+                seed_repeat_texter(store, sender_of(line), book)
         return lines
 
     def baseline_args(port: int) -> list[str]:

@@ -40,7 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from .campaigns import Campaign, CampaignBook
+from .campaigns import Campaign, CampaignBook, Program
 from .competitions import entrant, entry_reply
 from .compliance import Compliance, ComplianceWord, recognise
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
@@ -141,7 +141,7 @@ class Conversation:
         retention = book.program.consent_retention_days
         self.keeper = ConsentKeeper(journal, store, retention) if journal else None
         #: slug -> (campaign, program, its reply's template version), computed once per campaign object.
-        self._reply_versions: dict[str, tuple[Campaign, Any, str]] = {}
+        self._reply_versions: dict[str, tuple[Campaign, Program, str]] = {}
 
     # -- entry point
 
@@ -290,14 +290,12 @@ class Conversation:
                 "served_since_ms": int(self.clock().timestamp() * 1000) - retention_ms}
 
     def _reply_version(self, campaign: Campaign) -> str:
-        """What `campaign`'s reply is rendered from, but the code, as a short hash: a changed campaign file
-        (template, fields, program name) gives a new version, and the cached replies of the old one go unused."""
+        """`reply_version`, computed once per campaign object (a reloaded book brings new ones)."""
         program = self.book.program
         known = self._reply_versions.get(campaign.slug)
         if known and known[0] is campaign and known[1] is program:
             return known[2]
-        made_of = repr((campaign.reply.source, sorted(campaign.template_context().items()), program.name))
-        version = hashlib.blake2b(made_of.encode(), digest_size=8).hexdigest()
+        version = reply_version(campaign, program)
         self._reply_versions[campaign.slug] = (campaign, program, version)
         return version
 
@@ -522,6 +520,13 @@ class Conversation:
             },
         )
         self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
+
+
+def reply_version(campaign: Campaign, program: Program) -> str:
+    """What `campaign`'s reply is rendered from, but the code, as a short hash: a changed campaign file
+    (template, fields, program name) gives a new version, and the cached replies of the old one go unused."""
+    made_of = repr((campaign.reply.source, sorted(campaign.template_context().items()), program.name))
+    return hashlib.blake2b(made_of.encode(), digest_size=8).hexdigest()
 
 
 def _points(value: float | None) -> str | None:
