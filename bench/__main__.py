@@ -353,10 +353,10 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
     def baseline_args(port: int) -> list[str]:
         return [("bench.baseline:app" if a == "wsgi:app" else a) for a in procfile_web_args(port)]
 
-    bot = Gunicorn.on_free_port(procfile_web_args, env=bot_env(redis_url, talon, workdir, prefix)).start()
-    base_env = {"PATH": os.environ["PATH"], "REDIS_URL": redis_url, "TALON_BASE_URL": talon.url,
-                "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
-    base = Gunicorn.on_free_port(baseline_args, env=base_env).start()
+    env = bot_env(redis_url, talon, workdir, prefix)
+    bot = Gunicorn.on_free_port(procfile_web_args, env=env).start()
+    # The bot's environment: gunicorn.conf.py's master checks the bot's settings whatever the app.
+    base = Gunicorn.on_free_port(baseline_args, env=env).start()
     talon.latency = UPSTREAM_LATENCY_S
     bot_results: dict[str, Result] = {}
     #: By floor, then path: each floor's median round, and the median per-round ratios bot/floor.
