@@ -133,8 +133,9 @@ def texts(body: str, count: int, path: str = "/sms") -> list[tuple[str, str, str
 
 
 def scans(count: int) -> list[tuple[str, str, str, str]]:
-    """`count` QR scans of the example campaign's landing page."""
-    return [("GET", "/q/spring", "", "")] * count
+    """`count` QR scans of the example campaign's landing page, each from its own phone (X-Forwarded-For,
+    with TRUSTED_PROXY_HOPS=1): one client would meet the per-client scan limit (scans.SCAN_LIMIT)."""
+    return [("GET", "/q/spring", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "") for i in range(count)]
 
 
 def sender_of(line: tuple[str, str, str, str]) -> str:
@@ -247,6 +248,7 @@ def bot_env(redis_url: str, talon: TalonStub, workdir: Path, prefix: str) -> dic
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "BOT_SECRET": BOT_SECRET,
+        "TRUSTED_PROXY_HOPS": "1",  # the scans' X-Forwarded-For (see `scans`)
     }
 
 
