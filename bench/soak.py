@@ -10,8 +10,11 @@ concurrency, loopback only.
 
 It prints the counts of replies by kind, codes, late texts, duplicates (a
 customer seeing two different codes for one campaign, or two late texts:
-must be 0) and the worst reply time, and exits non-zero on any duplicate or
-on a reply slower than Twilio's 15 s window.
+must be 0), the consent figures (texts after a STOP, inline or late; opt-outs
+lost; HTTP 500s: all must be 0) and the worst reply time, and exits non-zero
+on any of those or on a reply slower than Twilio's 15 s window. Each number's
+texts are sent in order (numbers run concurrently), as one phone sends them,
+so "after a STOP" is well defined.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def main() -> int:
             plan.append(dict(form))  # Twilio delivering the same MessageSid again
     plan = plan[:count]
 
-    def send(form: dict) -> tuple[dict, int, str | None, float]:
+    def send(form: dict) -> tuple[dict, int, str | None, float, float]:
         started = time.monotonic()
         response = httpx.post(bot.url + "/sms", data=form, headers={"X-Twilio-Signature": sign(form)}, timeout=30)
         elapsed = time.monotonic() - started
@@ -93,12 +96,19 @@ def main() -> int:
             assert root.tag == "Response"
             messages = [m.text for m in root.findall("Message")]
             text = messages[0] if messages else None
-        return form, response.status_code, text, elapsed
+        return form, response.status_code, text, elapsed, time.time()
+
+    by_number: dict[str, list[dict]] = collections.defaultdict(list)
+    for form in plan:
+        by_number[form["From"]].append(form)
+
+    def send_in_order(forms: list[dict]) -> list[tuple[dict, int, str | None, float, float]]:
+        return [send(form) for form in forms]
 
     try:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-            results = list(pool.map(send, plan))
+            results = [r for batch in pool.map(send_in_order, by_number.values()) for r in batch]
         wall = time.monotonic() - started
         store = connect(redis_server.url)
         wait_until(lambda: store.queued() == 0, timeout=180, what="the late-delivery queue to drain")
@@ -108,7 +118,7 @@ def main() -> int:
 
     kinds: collections.Counter[str] = collections.Counter()
     seen: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
-    for form, status, text, _ in results:
+    for form, status, text, *_ in results:
         if status != 200:
             kinds[f"HTTP {status}"] += 1
         elif text is None:
@@ -141,9 +151,38 @@ def main() -> int:
         if match:
             seen[(message.to, campaign)].add(match.group(1))
     two_codes = sum(1 for codes in seen.values() if len(codes) > 1)
+
+    # Consent: per number, from the moment its STOP was answered until a START was, nothing may reach
+    # it but the help text it asks for: neither an inline reply (a replayed MessageSid of a text sent
+    # before the STOP excepted: that is the first answer again, not a new text) nor a late text.
+    replayed = {sid for sid, n in collections.Counter(form["MessageSid"] for form in plan).items() if n > 1}
+    stop_windows: dict[str, list[list[float]]] = collections.defaultdict(list)
+    after_stop = help_after_stop = 0
+    last_word: dict[str, str] = {}
+    for form, status, text, _, answered in results:  # each number's texts in the order it sent them
+        word, number, windows = form["Body"].upper(), form["From"], stop_windows[form["From"]]
+        is_open = bool(windows) and windows[-1][1] == float("inf")
+        if status == 200 and word == "STOP":
+            last_word[number] = word
+            if not is_open:
+                windows.append([answered, float("inf")])
+        elif status == 200 and word == "START":
+            last_word[number] = word
+            if is_open:
+                windows[-1][1] = answered
+        elif text and is_open and form["MessageSid"] not in replayed:
+            if word in ("HELP", "INFO"):
+                help_after_stop += 1  # the program's help text, asked for: CTIA wants HELP to work always
+            else:
+                after_stop += 1
+    for message in late:
+        when = message.sent_at.timestamp()
+        after_stop += any(start < when < end for start, end in stop_windows.get(message.to, []))
+    lost_opt_outs = sum(1 for number, word in last_word.items() if word == "STOP" and not store.is_opted_out(number))
+    http_500 = sum(1 for _, status, *_ in results if status >= 500)
     twice_texted = sum(1 for n in late_per_key.values() if n > 1)
-    worst = max(elapsed for *_, elapsed in results)
-    times = sorted(elapsed for *_, elapsed in results)
+    worst = max(r[3] for r in results)
+    times = sorted(r[3] for r in results)
 
     print(f"soak: {len(results)} texts from {args.numbers} numbers, concurrency {args.concurrency}, "
           f"{wall:.1f}s wall; {len(talon.requests)} Talon.One calls, with "
@@ -154,13 +193,18 @@ def main() -> int:
     print(f"  {'customers with a code':40} {len(seen):6}")
     print(f"  {'duplicates: two codes for one customer':40} {two_codes:6}")
     print(f"  {'duplicates: late code texted twice':40} {twice_texted:6}")
+    print(f"  {'texts after a STOP (inline or late)':40} {after_stop:6}")
+    print(f"  {'  (HELP answered after a STOP: allowed)':40} {help_after_stop:6}")
+    print(f"  {'opt-outs lost':40} {lost_opt_outs:6}")
+    print(f"  {'HTTP 500':40} {http_500:6}")
     print(f"  reply time p50 {times[len(times) // 2] * 1000:.0f} ms,"
           f" p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms, "
           f"worst {worst * 1000:.0f} ms")
     talon.close()
     twilio.close()
     redis_server.cleanup()
-    return 0 if two_codes == 0 and twice_texted == 0 and worst < 15 and not kinds.get("HTTP 500") else 1
+    clean = two_codes == 0 and twice_texted == 0 and after_stop == 0 and lost_opt_outs == 0 and http_500 == 0
+    return 0 if clean and worst < 15 else 1
 
 
 if __name__ == "__main__":

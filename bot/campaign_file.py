@@ -17,17 +17,30 @@ from pathlib import Path
 from typing import Any
 
 from .campaign_lint import check_keywords, check_slugs, over_budget
-from .campaign_values import parse_countries, parse_datetime, parse_limit, parse_numbers, parse_template
+from .campaign_values import (
+    default_zone,
+    parse_allowed_hours,
+    parse_countries,
+    parse_datetime,
+    parse_limit,
+    parse_local_time,
+    parse_numbers,
+    parse_template,
+    parse_zone_name,
+)
 from .campaigns import (
+    CONTENT_SID_RE,
     DEFAULT_CONSENT_RETENTION_DAYS,
     DEFAULT_MAX_SEGMENTS,
     KINDS,
     OPT_OUT_CONFIRMATIONS,
     REF_RE,
+    SHORT_CODE_RE,
     Campaign,
     CampaignBook,
     Poster,
     Program,
+    WhatsAppTemplate,
 )
 from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
@@ -41,6 +54,14 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 #: Placeholders allowed in a campaign's `identifier` (Python format syntax).
 IDENTIFIER_FIELDS = frozenset({"phone", "slug", "campaign_id", "application_id", "external_campaign_id"})
+#: A birthday campaign's identifier may also name the year, and does by default: a coupon a year.
+BIRTHDAY_IDENTIFIER = "{phone}:{year}"
+BIRTHDAY_DEFAULTS = {
+    "send_at": "10:00",
+    "confirm_reply": "{{ program.name }}: thanks! We will text you a birthday treat on {{ birthday }}. "
+                     "Reply STOP to opt out.",
+    "ask_reply": "{{ program.name }}: when is your birthday? Reply with the month and day, e.g. July 14.",
+}
 
 DEFAULT_REPLIES = {
     "not_started_reply": "{{ program.name }}: this offer has not started yet. Please text again from {{ starts_at }}.",
@@ -77,7 +98,8 @@ FORM_LIMIT_FIELDS = {"form_client_limit": "client", "form_number_limit": "number
 
 PROGRAM_FIELDS = {
     "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
-    "max_segments", "opt_out_confirmation", *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
+    "max_segments", "opt_out_confirmation", "send_rate", "quiet_hours", "timezone", "whatsapp_numbers",
+    *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
     "countries", *FORM_LIMIT_FIELDS, "form_hourly_budget",
 }
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
@@ -95,6 +117,11 @@ CAMPAIGN_FIELDS = {
     "ends_at",
     "numbers",
     "headline",
+    "send_at",
+    "confirm_reply",
+    "ask_reply",
+    "whatsapp_content_sid",
+    "whatsapp_content_variables",
     *COMPETITION_FIELDS,
     *DEFAULT_REPLIES,
     *LIMIT_FIELDS,
@@ -106,9 +133,38 @@ REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     # An entry is the Talon.One coupon created or retrieved with the sender's identifier.
     "competition": ("application_id", "campaign_id", "external_campaign_id", "rules_url", "starts_at", "ends_at",
                     "winner_reply"),
+    "birthday": ("application_id", "campaign_id", "external_campaign_id"),
 }
 
 _SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80, "entry": 1234}
+
+
+#: A template's ContentVariables when the campaign names none: Twilio's {{1}} is the code.
+DEFAULT_CONTENT_VARIABLES = {"1": "{{ code }}"}
+
+
+def _whatsapp_template(raw: dict[str, Any], context: dict[str, Any], bad) -> WhatsAppTemplate | None:
+    """A campaign's `whatsapp_content_sid` and `whatsapp_content_variables`, checked."""
+    sid = raw.get("whatsapp_content_sid")
+    variables = raw.get("whatsapp_content_variables")
+    if sid is None:
+        if variables is not None:
+            bad("whatsapp_content_variables", "needs whatsapp_content_sid")
+        return None
+    if not isinstance(sid, str) or not CONTENT_SID_RE.match(sid):
+        bad("whatsapp_content_sid", f"expected a Content Template SID (HX and 32 hex digits), got {sid!r}")
+        return None
+    variables = DEFAULT_CONTENT_VARIABLES if variables is None else variables
+    if not isinstance(variables, dict) or not variables or not all(isinstance(k, str) for k in variables):
+        bad("whatsapp_content_variables", 'expected a table such as { "1" = "{{ code }}" }')
+        return None
+    parsed = {
+        name: parse_template(source, context, lambda m, n=name: bad("whatsapp_content_variables", f"{n}: {m}"))
+        for name, source in variables.items()
+    }
+    if any(template is None for template in parsed.values()):
+        return None
+    return WhatsAppTemplate(sid, parsed)  # type: ignore[arg-type]
 
 
 class _Locator:
@@ -254,6 +310,12 @@ class _Loader:
             else:
                 texts[key] = value.strip()
         numbers = parse_numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=True)
+        whatsapp_numbers = parse_numbers(
+            raw.get("whatsapp_numbers"), lambda m: bad("whatsapp_numbers", m), required=False
+        )
+        for number in whatsapp_numbers:
+            if SHORT_CODE_RE.match(number):
+                bad("whatsapp_numbers", f"{number} is a short code: a WhatsApp sender is an E.164 number")
         frequency = raw.get("frequency")
         if frequency is not None and (not isinstance(frequency, str) or not frequency.strip()):
             bad("frequency", 'expected a text such as "Up to 2 msgs/mo"')
@@ -293,14 +355,31 @@ class _Loader:
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
         }
+        outreach = self._outreach_settings(raw, numbers, bad)
         countries, form_limits = self._form_settings(raw, numbers, bad)
         if not entry.ok:
             return None
         return Program(
             texts["name"], numbers, texts["help"], texts["fallback"], terms_url, replies,
-            opt_out_confirmation=confirmation, **settings, **limits,
+            opt_out_confirmation=confirmation, **settings, **limits, **outreach, whatsapp_numbers=whatsapp_numbers,
             frequency=frequency.strip() if frequency else None, countries=countries, form_limits=form_limits,
         )
+
+    def _outreach_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> dict[str, Any]:
+        """The engine's send rate, the allowed hours and the zone of a number whose own is unknown."""
+        outreach: dict[str, Any] = {}
+        send_rate = raw.get("send_rate", 1)
+        if not isinstance(send_rate, (int, float)) or isinstance(send_rate, bool) or not 0 < send_rate <= 1000:
+            bad("send_rate", f"expected texts per second, more than 0 and at most 1000, got {send_rate!r}")
+        else:
+            outreach["send_rate"] = float(send_rate)
+        if "quiet_hours" in raw:
+            hours = parse_allowed_hours(raw["quiet_hours"], lambda m: bad("quiet_hours", m))
+            if hours is not None:
+                outreach["allowed_hours"] = hours
+        zone = parse_zone_name(raw["timezone"], lambda m: bad("timezone", m)) if "timezone" in raw else None
+        outreach["timezone"] = zone or default_zone(numbers)
+        return outreach
 
     def _form_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> tuple[tuple[str, ...], FormLimits]:
         """The landing form's countries (default: those of `numbers`) and limits."""
@@ -367,7 +446,8 @@ class _Loader:
             bad("external_campaign_id", "expected a non-empty string")
             external = None
 
-        identifier = raw.get("identifier", "{phone}")
+        birthday = kind == "birthday"
+        identifier = raw.get("identifier", BIRTHDAY_IDENTIFIER if birthday else "{phone}")
         if not isinstance(identifier, str):
             bad("identifier", "expected a string such as \"{campaign_id}:{phone}\"")
             identifier = "{phone}"
@@ -377,9 +457,9 @@ class _Loader:
             except ValueError as exc:
                 bad("identifier", f"bad placeholder syntax: {exc}")
                 names = {"phone"}
-            if names - IDENTIFIER_FIELDS:
-                bad("identifier", f"unknown placeholder(s) {sorted(names - IDENTIFIER_FIELDS)};"
-                                  f" use {sorted(IDENTIFIER_FIELDS)}")
+            allowed = IDENTIFIER_FIELDS | {"year"} if birthday else IDENTIFIER_FIELDS
+            if names - allowed:
+                bad("identifier", f"unknown placeholder(s) {sorted(names - allowed)}; use {sorted(allowed)}")
             elif "phone" not in names:
                 bad("identifier", "must contain {phone}, or every customer would share one coupon")
 
@@ -392,8 +472,8 @@ class _Loader:
         numbers = parse_numbers(raw.get("numbers"), lambda m: bad("numbers", m), required=False)
         if program is not None:
             for number in numbers:
-                if number not in program.numbers:
-                    bad("numbers", f"{number} is not one of [program].numbers")
+                if number not in program.served_numbers:
+                    bad("numbers", f"{number} is not one of [program].numbers or whatsapp_numbers")
         headline = raw.get("headline")
         if headline is not None and (not isinstance(headline, str) or not headline.strip()):
             bad("headline", "expected a non-empty text")
@@ -421,11 +501,16 @@ class _Loader:
         for key in ("winner_reply", "consolation_reply"):
             if key in raw:
                 competition[key] = parse_template(raw[key], context, lambda m, k=key: bad(k, m))
+        whatsapp_template = _whatsapp_template(raw, context, bad)
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
             for key in LIMIT_FIELDS
             if key in raw
         }
+        birthday_fields = self._birthday_fields(raw, program, context, bad) if birthday else {}
+        if not birthday:
+            for key in sorted(set(BIRTHDAY_DEFAULTS) & set(raw)):
+                bad(key, 'only for kind = "birthday"')
         if not entry.ok or reply is None:
             return None
         sent = [("reply", reply), *extra_replies.items()]
@@ -451,11 +536,27 @@ class _Loader:
             ends_at=window["ends_at"],
             numbers=numbers,
             headline=headline.strip() if headline else None,
+            whatsapp_template=whatsapp_template,
             **competition,
             **extra_replies,
             **limits,
+            **birthday_fields,
         )
 
+    def _birthday_fields(
+        self, raw: dict[str, Any], program: Program | None, context: dict[str, Any], bad
+    ) -> dict[str, Any]:
+        """A birthday campaign's send time (inside the program's allowed hours) and its BDAY replies."""
+        send_at = parse_local_time(raw.get("send_at", BIRTHDAY_DEFAULTS["send_at"]), lambda m: bad("send_at", m))
+        if send_at is not None and program is not None and send_at not in program.allowed_hours:
+            bad("send_at", f"{send_at:%H:%M} is outside the allowed hours {program.allowed_hours} "
+                           "([program] quiet_hours; at most 08:00-20:00 local time)")
+        replies = {
+            key: parse_template(raw.get(key, BIRTHDAY_DEFAULTS[key]), {**context, "birthday": "July 14"},
+                                lambda m, k=key: bad(k, m))
+            for key in ("confirm_reply", "ask_reply")
+        }
+        return {"send_at": send_at, **replies}
     def _competition(self, entry: _Entry, raw: dict[str, Any], kind: str) -> dict[str, Any]:
         """A competition's own fields as `Campaign` arguments (the reply templates are added by the caller)."""
         if kind != "competition":

@@ -9,7 +9,9 @@ from typing import Any
 import phonenumbers
 
 from .campaigns import SHORT_CODE_RE
+from .errors import ConfigError
 from .limits import RateLimit
+from .quiet_hours import AllowedHours, parse_zone, zones_for
 from .replies import ReplyTemplate, TemplateError
 
 
@@ -113,3 +115,49 @@ def parse_datetime(raw: Any, bad) -> dt.datetime | None:
         bad(f"{value.isoformat()} has no time zone: add Z or an offset such as +01:00")
         return None
     return value
+
+
+def parse_allowed_hours(raw: Any, bad) -> AllowedHours | None:
+    """`["09:00", "19:00"]` (or "09:00-19:00"): the local hours outreach may go out, inside 08:00-20:00."""
+    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(t, str) for t in raw):
+        raw = "-".join(raw)
+    if not isinstance(raw, str):
+        bad('expected two local times, e.g. ["09:00", "19:00"]')
+        return None
+    try:
+        return AllowedHours.parse(raw)
+    except ConfigError as exc:
+        bad(str(exc).removeprefix("quiet_hours: "))
+        return None
+
+
+def parse_local_time(raw: Any, bad) -> dt.time | None:
+    """`"10:00"`: a local time of day."""
+    try:
+        if isinstance(raw, str):
+            return dt.time.fromisoformat(raw.strip().zfill(5))
+    except ValueError:
+        pass
+    bad(f'expected a local time such as "10:00", got {raw!r}')
+    return None
+
+
+def parse_zone_name(raw: Any, bad) -> str | None:
+    try:
+        if isinstance(raw, str):
+            return parse_zone(raw).key
+    except ValueError as exc:
+        bad(str(exc))
+        return None
+    bad('expected an IANA time zone such as "America/New_York"')
+    return None
+
+
+def default_zone(numbers: tuple[str, ...]) -> str:
+    """The zone of a program without `timezone`: its first number's, when that names one zone, else UTC."""
+    for number in numbers:
+        if number.startswith("+"):
+            zones = zones_for(number, default="UTC")
+            if zones.source == "number" and len(zones.zones) == 1:
+                return zones.names[0]
+    return "UTC"

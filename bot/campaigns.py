@@ -16,10 +16,11 @@ from typing import Any, Literal
 from .errors import Problem
 from .keywords import KeywordIndex, Match, normalize, one_edit_apart, tokens
 from .limits import FormLimits, RateLimit
+from .quiet_hours import AllowedHours
 from .replies import ReplyTemplate
 
-Kind = Literal["coupon", "loyalty", "referral", "competition"]
-KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral", "competition")
+Kind = Literal["coupon", "loyalty", "referral", "competition", "birthday"]
+KINDS: tuple[Kind, ...] = ("coupon", "loyalty", "referral", "competition", "birthday")
 
 #: A short code the bot serves: US/CA, 5 or 6 digits (other countries' differ; they are not supported).
 SHORT_CODE_RE = re.compile(r"^[0-9]{5,6}$")
@@ -67,9 +68,22 @@ class Program:
     consent_retention_days: int = DEFAULT_CONSENT_RETENTION_DAYS
     max_segments: int = DEFAULT_MAX_SEGMENTS
     opt_out_confirmation: str = "auto"
+    #: Outreach texts per second, all workers together (`[program] send_rate`; 1 for a US long code).
+    send_rate: float = 1.0
+    #: The local hours outreach may go out (`[program] quiet_hours` narrows 08:00-20:00).
+    allowed_hours: AllowedHours = AllowedHours()
+    #: The zone of a number whose own zone is not known (`[program] timezone`).
+    timezone: str = "UTC"
     #: Regions (ISO 3166 codes) the landing form may text: `[program] countries`, default those of `numbers`.
     countries: tuple[str, ...] = ()
     form_limits: FormLimits = FormLimits()
+    #: WhatsApp senders (E.164): a number also in `numbers` is both; one only here is WhatsApp-only.
+    whatsapp_numbers: tuple[str, ...] = ()
+
+    @property
+    def served_numbers(self) -> tuple[str, ...]:
+        """Every number the bot answers texts to: the SMS numbers, then the WhatsApp-only ones."""
+        return self.numbers + tuple(n for n in self.whatsapp_numbers if n not in self.numbers)
 
     def text(self, name: str, **context: Any) -> str:
         """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered."""
@@ -89,6 +103,24 @@ class Program:
         if self.opt_out_confirmation == "auto":
             return bool(SHORT_CODE_RE.match(to))
         return self.opt_out_confirmation == "always"
+
+
+#: Twilio's Content Template SID: "HX" and 32 hex digits (reference/next-capabilities.md §3).
+CONTENT_SID_RE = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
+
+@dataclass(frozen=True)
+class WhatsAppTemplate:
+    """An approved WhatsApp template, the only thing that may go outside the 24-hour window.
+
+    `variables` are Twilio's ContentVariables ("1" -> "{{ code }}"), rendered like a reply.
+    """
+
+    content_sid: str
+    variables: dict[str, ReplyTemplate] = field(compare=False)
+
+    def content_variables(self, **context: Any) -> dict[str, str]:
+        return {name: template.render(**context) for name, template in self.variables.items()}
 
 
 @dataclass(frozen=True)
@@ -119,6 +151,12 @@ class Campaign:
     consolation_reply: ReplyTemplate | None = None
     #: How many entries one person (one E.164 number) may make in a competition.
     max_entries_per_person: int = 1
+    #: kind = "birthday": the local time of the birthday text, and the replies to a BDAY text.
+    send_at: dt.time | None = None
+    confirm_reply: ReplyTemplate | None = None
+    ask_reply: ReplyTemplate | None = None
+    #: The approved template a late reply outside WhatsApp's 24-hour window goes as (None: not by WhatsApp).
+    whatsapp_template: WhatsAppTemplate | None = None
 
     def window(self, now: dt.datetime) -> Literal["open", "not_started", "ended"]:
         if self.starts_at and now < self.starts_at:
@@ -127,10 +165,12 @@ class Campaign:
             return "ended"
         return "open"
 
-    def identifier_for(self, phone: str) -> str:
-        """Talon.One's create-or-retrieve key for this sender (default: the E.164 number)."""
+    def identifier_for(self, phone: str, *, year: int | None = None) -> str:
+        """Talon.One's create-or-retrieve key for this sender (default: the E.164 number;
+        a birthday campaign's default "{phone}:{year}" gives each year its own coupon)."""
         return self.identifier.format(
             phone=phone,
+            year=year,
             slug=self.slug,
             campaign_id=self.campaign_id,
             application_id=self.application_id,
@@ -237,8 +277,9 @@ def number_scopes(
     program: Program, placed: Iterable[tuple[int, Campaign]]
 ) -> dict[str | None, list[tuple[int, Campaign]]]:
     """The (position, campaign) pairs served on each number; None holds the program-wide campaigns."""
-    scopes: dict[str | None, list[tuple[int, Campaign]]] = {None: [], **{n: [] for n in program.numbers}}
+    served = program.served_numbers
+    scopes: dict[str | None, list[tuple[int, Campaign]]] = {None: [], **{n: [] for n in served}}
     for position, campaign in placed:
-        for number in campaign.numbers or (None, *program.numbers):
+        for number in campaign.numbers or (None, *served):
             scopes.setdefault(number, []).append((position, campaign))
     return scopes

@@ -5,14 +5,17 @@ pipe ends any of them quietly (status 141)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
 from .config import EXAMPLE_CAMPAIGNS_FILE, Settings
 from .errors import CampaignFileError, ConfigError, DrawError
@@ -71,7 +74,17 @@ def _worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    services.late_delivery().run(stop)
+    late = services.late_delivery()
+    engine = services.send_engine()
+    planner = services.birthday_planner(engine)
+    parts = [(f"send-engine-{n}", engine) for n in range(services.settings.send_threads)]
+    threads = [threading.Thread(target=part.run, args=(stop,), name=name, daemon=True)
+               for name, part in (*parts, ("birthday-planner", planner))]
+    for thread in threads:
+        thread.start()
+    late.run(stop)
+    for thread in threads:
+        thread.join(timeout=30)
     return 0
 
 
@@ -106,15 +119,11 @@ def _consent_export(args: argparse.Namespace) -> int:
     if services.settings.embedded_store:
         print("bot: REDIS_URL is unset: the embedded store holds only this process's (empty) log", file=sys.stderr)
     columns = [c for c in CONSENT_COLUMNS if not (args.hash_numbers and c == "number")]
-    try:
-        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
-    except OSError as exc:
-        print(f"bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    rows = 0
-    try:
+
+    def write(out: TextIO) -> int:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
+        rows = 0
         now = dt.datetime.now(dt.UTC)
         for event in services.store.consent_log(now=now, retention_days=program.consent_retention_days):
             writer.writerow({
@@ -127,11 +136,86 @@ def _consent_export(args: argparse.Namespace) -> int:
                 "channel": event.channel,
             })
             rows += 1
-    finally:
-        if args.output:
-            out.close()
-    if args.output:
-        print(f"{args.output}: {rows} consent event(s)", file=sys.stderr)
+        return rows
+
+    return _write_csv(args.output, write, "consent event(s)")
+
+
+def _write_csv(path: str | None, write: Callable[[TextIO], int], what: str) -> int:
+    """Run `write` on `path` opened for CSV (newline=""), or on stdout; then say how many `what` went to `path`."""
+    try:
+        with _output(path) as out:
+            count = write(out)
+    except BrokenPipeError:
+        raise  # a reader that went away (| head): main() ends quietly with 141
+    except OSError as exc:
+        print(f"bot: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if path:
+        print(f"{path}: {count} {what}", file=sys.stderr)
+    return 0
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """`path` opened for CSV (newline=""), closed after; stdout when None."""
+    if not path:
+        yield sys.stdout
+        return
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        yield out
+
+
+def _audience_services():
+    from .services import Services
+
+    services = Services.build(Settings.from_env())
+    if services.settings.embedded_store:
+        print("bot: REDIS_URL is unset: the embedded store keeps nothing after this command", file=sys.stderr)
+    return services
+
+
+def _audience_import(args: argparse.Namespace) -> int:
+    from .audiences import import_audience
+
+    services = _audience_services()
+    try:
+        result = import_audience(services.store, args.file, services.book.program, skip_bad=args.skip_bad)
+    except OSError as exc:
+        print(f"bot: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if result.ignored_columns:
+        print(f"note: columns ignored: {', '.join(result.ignored_columns)}", file=sys.stderr)
+    if result.bad_lines and not args.skip_bad:
+        print(f"{args.file}: {result.bad_lines} bad line(s); nothing imported (fix them, or --skip-bad)",
+              file=sys.stderr)
+        return 1
+    skipped = f", {result.bad_lines} bad line(s) skipped" if result.bad_lines else ""
+    print(f"{args.file}: {result.imported} customer(s) imported{skipped}")
+    return 0
+
+
+def _audience_export(args: argparse.Namespace) -> int:
+    from .audiences import export_audience
+
+    services = _audience_services()
+    return _write_csv(args.output, lambda out: export_audience(services.store, out), "customer(s)")
+
+
+def _audience_stats(args: argparse.Namespace) -> int:
+    import calendar
+
+    from .audiences import audience_stats
+
+    stats = audience_stats(_audience_services().store)
+    share = (lambda n: f"{n / stats.customers:.0%}") if stats.customers else (lambda n: "-")
+    print(f"customers: {stats.customers}")
+    print(f"verified consent: {stats.verified} ({share(stats.verified)})")
+    print(f"with a birthday: {stats.with_birthday} ({share(stats.with_birthday)})")
+    print(f"with a time zone: {stats.with_timezone} ({share(stats.with_timezone)})")
+    print("birthdays per month:")
+    for month in range(1, 13):
+        print(f"  {calendar.month_abbr[month]:<4} {stats.by_month.get(month, 0):>8}")
     return 0
 
 
@@ -144,7 +228,8 @@ def _poster(args: argparse.Namespace) -> int:
         fmt = format_of(args.output)
         book = load_campaigns(settings.campaigns_file)
         options = PosterOptions(
-            paper=args.paper, distance_m=args.distance, error=args.error_correction, mode=args.mode, ref=args.ref
+            paper=args.paper, distance_m=args.distance, error=args.error_correction, mode=args.mode, ref=args.ref,
+            channel=args.channel,
         )
         content = poster_content(book, args.slug, options, public_base_url=settings.public_base_url)
         data = render(layout(content, options), fmt, dpi=args.dpi)
@@ -319,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("text", nargs="+", help='the text, e.g. "SAVE"')
     simulate.set_defaults(run=_simulate)
 
-    worker = commands.add_parser("worker", help="text codes that missed the webhook deadline (late-delivery worker)")
+    worker = commands.add_parser(
+        "worker", help="text late codes and birthday coupons (late replies, the send engine, the birthday planner)"
+    )
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check", help="validate a campaign file and print every problem")
@@ -340,6 +427,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(run=_consent_export)
 
+    audience = commands.add_parser("audience", help="the audience: customers, birthdays, time zones and consent")
+    audience_commands = audience.add_subparsers(dest="audience_command", required=True, metavar="ACTION")
+    audience_import = audience_commands.add_parser(
+        "import", help="import an audience CSV (phone, birthday, consent_at, consent_source, timezone)"
+    )
+    audience_import.add_argument("file", metavar="FILE.csv")
+    audience_import.add_argument("--skip-bad", action="store_true",
+                                 help="import the good lines and report the bad ones (default: all or nothing)")
+    audience_import.set_defaults(run=_audience_import)
+    audience_export = audience_commands.add_parser("export", help="write the audience as CSV (the import's columns)")
+    audience_export.add_argument("--output", metavar="FILE", help="CSV file to write (default: stdout)")
+    audience_export.set_defaults(run=_audience_export)
+    audience_commands.add_parser(
+        "stats", help="birthdays per month and consent coverage"
+    ).set_defaults(run=_audience_stats)
+
     poster = commands.add_parser("poster", help="write a printable QR poster (.png, .svg or .pdf by suffix)")
     poster.add_argument("slug", metavar="SLUG", help="a campaign slug or a [[posters]] slug")
     poster.add_argument("--output", "-o", required=True, metavar="FILE", help="poster.pdf, poster.svg or poster.png")
@@ -352,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="direct: SMSTO:<number>:<KEYWORD> (offline); "
                              "tracked: PUBLIC_BASE_URL/q/<slug> (counts scans)")
     poster.add_argument("--ref", metavar="REF", help="a per-poster reference prefilled after the keyword, e.g. P7")
+    poster.add_argument("--channel", choices=("sms", "whatsapp"), default="sms",
+                        help="what a direct poster's QR opens: the SMS composer, or WhatsApp (https://wa.me/…)")
     poster.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
     poster.set_defaults(run=_poster)
 

@@ -302,7 +302,8 @@ def _send_once(recipient: Recipient, campaign: Campaign, book: CampaignBook, sto
         # A run died between "sending" and "sent": only Twilio knows whether it went out.
         since = dt.datetime.fromisoformat(marker.removeprefix("sending:").replace("Z", "+00:00"))
         try:
-            if sms.was_sent(to=e164, from_=shop, body=body, after=since - dt.timedelta(minutes=1)):
+            if sms.was_sent(to=e164, from_=shop, body=body, after=since - dt.timedelta(minutes=1),
+                            campaign=campaign.slug, occasion=occasion):
                 store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)
                 return "already"
         except DeliveryUncertain:

@@ -111,6 +111,8 @@ class Settings:
     breaker_cooldown_s: float = 30.0
     #: Late-delivery jobs: how long a claimed job is hidden from other workers.
     job_lease_s: float = 60.0
+    #: Threads of the send engine in each `bot worker` (the send rate is shared: more threads only hide latency).
+    send_threads: int = 2
     #: How often each process writes the results page's counts to Redis (0: only when read).
     funnel_flush_s: float = 1.0
     #: How long each outbound text's last status (its delivery receipt) is kept, in days.
@@ -119,6 +121,8 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     twilio_timeout_s: float = 10.0
+    #: A Messaging Service (MG…) that sends outreach from its pool of senders instead of a number.
+    twilio_messaging_service_sid: str | None = None
     public_base_url: str | None = None
     bot_secret: str = field(default="", repr=False)
     #: Password of the marketer's poster page (/marketer); unset: the page is disabled.
@@ -201,11 +205,13 @@ class Settings:
             breaker_cooldown_s=_number(env, "BREAKER_COOLDOWN_S", cls.breaker_cooldown_s, minimum=0.1),
             job_lease_s=_number(env, "JOB_LEASE_S", cls.job_lease_s, minimum=0.5),
             funnel_flush_s=_number(env, "FUNNEL_FLUSH_S", cls.funnel_flush_s, minimum=0),
+            send_threads=int(_number(env, "SEND_THREADS", cls.send_threads, minimum=1)),
             receipt_retention_days=int(_number(env, "RECEIPT_RETENTION_DAYS", cls.receipt_retention_days, minimum=1)),
             twilio_timeout_s=_number(env, "TWILIO_TIMEOUT_S", cls.twilio_timeout_s, minimum=0.5),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
             twilio_api_url=_url(env, "TWILIO_API_URL", ("https", "http"), cls.twilio_api_url),
+            twilio_messaging_service_sid=text("TWILIO_MESSAGING_SERVICE_SID"),
             public_base_url=_url(env, "PUBLIC_BASE_URL", ("https", "http")),
             bot_secret=text("BOT_SECRET") or "",
             marketer_password=text("MARKETER_PASSWORD"),
@@ -248,6 +254,9 @@ class Settings:
             )
         if self.twilio_account_sid and not self.twilio_account_sid.startswith("AC"):
             raise ConfigError(f"TWILIO_ACCOUNT_SID: expected an AC… account SID, got {self.twilio_account_sid!r}")
+        service = self.twilio_messaging_service_sid
+        if service and not service.startswith("MG"):
+            raise ConfigError(f"TWILIO_MESSAGING_SERVICE_SID: expected an MG… Messaging Service SID, got {service!r}")
         if self.marketer_password is not None and len(self.marketer_password) < 12:
             raise ConfigError(
                 "MARKETER_PASSWORD: too short, use at least 12 characters (or unset it to disable /marketer)"

@@ -40,6 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from .birthday_texts import BirthdayAnswer, BirthdayTexts
 from .campaigns import Campaign, CampaignBook, Program
 from .competitions import entrant, entry_reply
 from .compliance import Compliance, ComplianceWord, recognise
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 Outcome = Literal[
     "issued", "repeat", "replayed", "limited", "unknown", "opted_out", "opt_out", "opt_in", "help",
     "not_started", "ended", "upstream_error", "busy", "in_flight", "loyalty", "near_miss", "pending",
-    "entered", "entry_repeat",
+    "birthday_saved", "birthday_asked", "entered", "entry_repeat",
 ]
 
 
@@ -136,6 +137,8 @@ class Conversation:
         self.late_delivery = late_delivery
         #: The results page's counts (results.py): one per handled text, written off the reply's path.
         self.funnel = funnel or Funnel(store)
+        #: kind = "birthday" campaigns: BDAY texts and the answers to their question (birthday_texts.py).
+        self.birthdays = BirthdayTexts(book, store, clock)
         #: This host's STOP journal; None only where nothing is kept (`bot simulate`).
         self.journal = journal
         retention = book.program.consent_retention_days
@@ -176,7 +179,7 @@ class Conversation:
         # Coupons and referral codes are cached per sender and issued once under
         # a lock taken in the same round trip; a balance is read fresh.
         issuance = None
-        if campaign and window == "open" and campaign.kind != "loyalty":
+        if campaign and window == "open" and campaign.kind not in ("loyalty", "birthday"):
             issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms,
                                 **self._cached_reply_args(message, campaign))
         program = self.book.program
@@ -192,6 +195,8 @@ class Conversation:
                 limit_scope=campaign.slug if campaign and campaign.sender_limit else None,
                 issuance=issuance,
             )
+            if message.channel == "whatsapp":  # WhatsApp's 24-hour window (whatsapp.py): one more round trip
+                self.store.open_whatsapp_window(message.sender, self.clock())
         except StoreUnavailable as exc:
             if self.keeper:
                 self.keeper.store_failed()
@@ -213,7 +218,11 @@ class Conversation:
         if heard is not None:
             return self._compliance(message, heard, decision.opted_out, arrived_us)
         if campaign is None:
-            return self._unknown(message)
+            answer = self.birthdays.answer(message.sender, message.body, message.channel) if decision.asking else None
+            return self._birthday(message, answer) if answer else self._unknown(message)
+        if campaign.kind == "birthday" and window == "open":
+            answer = self.birthdays.keyword(message.sender, message.body, message.channel, campaign)
+            return self._birthday(message, answer)
         if campaign.kind == "competition":
             return self._enter(message, campaign, decision, issuance, deadline, match.rest)
         if decision.status == "served":  # begin answered and stored it: nothing left to write
@@ -279,6 +288,10 @@ class Conversation:
         the program itself is what verifies it (Store.has_verified_consent)."""
         event = "request_unverified" if message.channel == "web" else "opt_in_source"
         return self._consent(message, event, message.body.strip()[:32], campaign.slug)
+
+    def _birthday(self, message: InboundMessage, answer: BirthdayAnswer) -> Reply:
+        reply = Reply(answer.text, answer.outcome, answer.campaign)  # type: ignore[arg-type]
+        return self._finish(message, reply, **answer.finish_args)
 
     def _cached_reply_args(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
         """Issuance's fields that let `begin` answer from the cached reply; none where finish would write
@@ -377,7 +390,8 @@ class Conversation:
 
     def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:
         """Out of time (or the breaker/budget says wait): answer now, text the code later, once."""
-        job = LateJob(slug=campaign.slug, sender=message.sender, to=message.to, sid=message.sid)
+        job = LateJob(slug=campaign.slug, sender=message.sender, to=message.to, sid=message.sid,
+                      channel=message.channel)
         try:
             self.store.enqueue(job.id, job.to_json(), delay_ms=int((exc.retry_in or 0) * 1000))
         except StoreUnavailable as store_exc:

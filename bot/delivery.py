@@ -27,8 +27,9 @@ from .campaigns import Campaign, CampaignBook
 from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
+    NoChannelAllowed,
     RecipientOptedOut,
-    StoreUnavailable,
+    RecipientUndeliverable,
     UpstreamPermanent,
     UpstreamRetryable,
 )
@@ -38,6 +39,8 @@ from .outbound import SmsSender
 from .phone import mask
 from .store import Store
 from .upstream import Backoff, UpstreamGuard
+from .whatsapp import late_reply_sent, send_late_reply
+from .worker_loop import serve
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +83,8 @@ class LateDelivery:
     # -- the loop
 
     def run(self, stop: threading.Event) -> None:
-        log.info("late-delivery worker started (lease %.0fs)", self.policy.lease_s)
-        while not stop.is_set():
-            try:
-                worked = self.run_once()
-            except StoreUnavailable as exc:
-                log.warning("late-delivery worker: store unavailable: %s", exc)
-                worked = False
-                stop.wait(1.0)
-            if not worked:
-                stop.wait(self.policy.idle_poll_s)
-        log.info("late-delivery worker stopped")
+        serve(f"late-delivery worker (lease {self.policy.lease_s:.0f}s)", self.run_once, stop,
+              idle_poll_s=self.policy.idle_poll_s)
 
     def run_once(self) -> bool:
         """Handle the next due job, if any. True when one was handled."""
@@ -163,17 +157,21 @@ class LateDelivery:
             # A previous try died between "sending" and "sent": did the text go out?
             since = dt.datetime.fromisoformat(marker.removeprefix("sending:").replace("Z", "+00:00"))
             try:
-                if self.sms.was_sent(to=job.sender, from_=job.to, body=text, after=since - dt.timedelta(minutes=1)):
+                if late_reply_sent(self.sms, self.book, job, text, after=since - dt.timedelta(minutes=1)):
                     self.store.mark_sent(job.sender, job.slug)
                     return True
             except DeliveryUncertain as exc:
                 log.warning("cannot reconcile the late text to %s yet: %s", mask(job.sender), exc)
                 return False
         try:
-            self.sms.send(to=job.sender, from_=job.to, body=text, campaign=job.slug, occasion="late")
+            send_late_reply(self.sms, self.store, self.book, job, text)  # the channel: whatsapp.py
         except RecipientOptedOut:
             self.store.record_opt_out(job.sender, "21610")
             self.store.mark_sent(job.sender, job.slug)  # final: never try again
+            return True
+        except (NoChannelAllowed, RecipientUndeliverable) as exc:  # never asked of Twilio
+            log.warning("late text to %s: %s", mask(job.sender), exc)
+            self.store.mark_sent(job.sender, job.slug)
             return True
         except DeliveryRefused as exc:
             log.error("late text to %s refused by Twilio: %s", mask(job.sender), exc)

@@ -10,7 +10,10 @@
     ├── DeliveryError          sending an SMS through Twilio's REST API failed
     │   ├── RecipientOptedOut  21610: final
     │   ├── DeliveryRefused    not sent (bad number, other 4xx)
-    │   │   └── RecipientUndeliverable  Twilio reported the number unreachable (21614, 30006)
+    │   │   ├── RecipientUndeliverable  Twilio reported the number unreachable (21614, 30006)
+    │   │   ├── NoChannelAllowed  no channel may carry it now (WhatsApp's window closed, no template, no consent)
+    │   │   ├── WhatsAppWindowClosed  63016: free text outside the 24-hour window
+    │   │   └── WhatsAppBlocked  63014 blocked, 131050 marketing stopped
     │   └── DeliveryUncertain  5xx or timeout: maybe sent, never resend blindly
     └── DrawError              a competition's draw step refused, or a draw file that does not hold
 """
@@ -94,6 +97,18 @@ class DeliveryRefused(DeliveryError):
 
 class RecipientUndeliverable(DeliveryRefused):
     """Not sent: an earlier receipt said the number cannot get texts (21614 not a mobile, 30006 unreachable)."""
+
+
+class NoChannelAllowed(DeliveryRefused):
+    """Not sent, not asked of Twilio: no channel may carry the text now (whatsapp.outbound_route's reason)."""
+
+
+class WhatsAppWindowClosed(DeliveryRefused):
+    """Twilio 63016: free-form WhatsApp text outside the 24-hour window; only an approved template may go."""
+
+
+class WhatsAppBlocked(DeliveryRefused):
+    """Twilio 63014 (the person blocked the sender) or Meta's 131050 (they stopped marketing messages)."""
 
 
 class DeliveryUncertain(DeliveryError):

@@ -50,8 +50,9 @@ class Issuer(Protocol):
 
 
 def issue(issuer: Issuer, guard: UpstreamGuard, program: Program, campaign: Campaign, sender: str, *,
-          deadline: float) -> str:
-    """`sender`'s code of a coupon or referral campaign (create or retrieve), by `deadline` (monotonic)."""
+          deadline: float, year: int | None = None) -> str:
+    """`sender`'s code of a coupon, referral or birthday campaign (create or retrieve), by `deadline`
+    (monotonic); `year` fills a birthday identifier's {year}."""
     profile = _profile(sender)
 
     def attempt(timeout: float) -> str:
@@ -61,7 +62,7 @@ def issue(issuer: Issuer, guard: UpstreamGuard, program: Program, campaign: Camp
             application_id=campaign.application_id,
             campaign_id=campaign.campaign_id,
             external_campaign_id=campaign.external_campaign_id,
-            identifier=campaign.identifier_for(profile),
+            identifier=campaign.identifier_for(profile, year=year),
             timeout=timeout,
         ).code
 

@@ -15,6 +15,8 @@ class LateJob:
     sender: str
     to: str
     sid: str
+    #: The channel the text came by (whatsapp.py decides how the late reply may go back).
+    channel: str = "sms"
 
     @property
     def id(self) -> str:

@@ -25,7 +25,7 @@ from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, Store
 from .form_policy import sendable
 from .limits import RateLimit
 from .phone import mask
-from .posters import campaign_number, wording
+from .posters import campaign_number, whatsapp_payload, wording
 from .scans import FORM_LIMITED, LANDING_FORMS, NO_POSTER, SCAN_LIMIT, SCANS_LIMITED, record_scan
 from .services import Services, services_of
 from .web import client_address, client_key, form_secret, private_page
@@ -97,6 +97,7 @@ def _page(
         body=words.body,
         number=words.shown_number,
         sms_href=sms_link(words.number, words.body, request.headers.get("User-Agent")),
+        whatsapp_href=whatsapp_payload(words.whatsapp_number, words.body) if words.whatsapp_number else None,
         footer=words.footer,
         form=form,
         form_enabled=nonce is not None,

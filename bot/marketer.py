@@ -197,13 +197,17 @@ def results_page() -> Response:
     except StoreUnavailable:
         abort(503, description="The results are not available right now (Redis is unreachable).")
     charts = {row.id: results.Chart.of(row, found.period) for row in found.rows} if found else {}
+    try:
+        outreach = results.outreach(services.store, services.book)
+    except StoreUnavailable:
+        abort(503, description="The results are not available right now (Redis is unreachable).")
     outbound_charts = {row.id: results.Chart.of(row, found.period, charted=results.OUTBOUND_CHARTED)
                        for row in found.outbound.rows} if found and found.outbound else {}
     html = render_template(
         "results.html", book=services.book, results=found, error=error, charts=charts, columns=results.COLUMNS,
         outbound_charts=outbound_charts, outbound_columns=results.OUTBOUND_COLUMNS,
         presets=results.PRESETS, args=request.args, query=request.query_string.decode("latin-1"),
-        retention_days=FUNNEL_RETENTION_DAYS,
+        retention_days=FUNNEL_RETENTION_DAYS, outreach=outreach, outreach_columns=results.OUTREACH_COLUMNS,
     )
     return Response(html, 400 if error else 200, mimetype="text/html")
 

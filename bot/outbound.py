@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,12 +31,24 @@ from twilio.rest import Client
 
 from . import metrics
 from .config import Settings
-from .errors import DeliveryRefused, DeliveryUncertain, RecipientOptedOut, RecipientUndeliverable, StoreUnavailable
-from .phone import mask, mask_numbers
+from .errors import (
+    DeliveryRefused,
+    DeliveryUncertain,
+    RecipientOptedOut,
+    RecipientUndeliverable,
+    StoreUnavailable,
+    WhatsAppBlocked,
+    WhatsAppWindowClosed,
+)
+from .phone import bare_address, mask, mask_numbers
 
 log = logging.getLogger(__name__)
 
 OPTED_OUT = 21610
+#: WhatsApp's refusals (reference/next-capabilities.md §3): free-form outside the 24-hour window;
+#: the person blocked the sender; Meta's "user is not accepting marketing" (Stop promotions).
+WHATSAPP_WINDOW_CLOSED = 63016
+WHATSAPP_REFUSALS = {63016: WhatsAppWindowClosed, 63014: WhatsAppBlocked, 131050: WhatsAppBlocked}
 #: Where Twilio posts a text's status callbacks, under PUBLIC_BASE_URL.
 STATUS_CALLBACK_PATH = "/twilio/status"
 
@@ -44,6 +57,8 @@ class Ledger(Protocol):
     """Where sent texts are recorded for their receipts, and unreachable numbers known: the `Store`."""
 
     def undeliverable(self, to: str) -> bool: ...
+
+    def sent_for(self, sid: str, to: str) -> tuple[str, str] | None: ...
 
     def record_outbound(self, sid: str, to: str, *, campaign: str, occasion: str, status: str,
                         sent_at: dt.datetime, retention_days: int) -> None: ...
@@ -95,17 +110,39 @@ class SmsSender:
         self.receipt_retention_days = receipt_retention_days
         self.counts = counts
 
-    def send(self, *, to: str, from_: str, body: str, campaign: str, occasion: str) -> str:
-        """Send one SMS for `campaign` on `occasion` and return its MessageSid."""
-        if self._undeliverable(to):
-            raise RecipientUndeliverable(f"{mask(to)} cannot get texts (an earlier receipt said so): not sent")
-        options: dict[str, Any] = {"status_callback": self.status_callback} if self.status_callback else {}
+    def send(
+        self, *, to: str, from_: str | None, body: str = "", campaign: str, occasion: str,
+        content_sid: str | None = None, content_variables: dict[str, str] | None = None,
+        messaging_service_sid: str | None = None,
+    ) -> str:
+        """Send one message for `campaign` on `occasion` and return its MessageSid: `body`, or with `content_sid`
+        an approved template (WhatsApp outside its window; Twilio refuses a Body beside a ContentSid, so none is
+        sent). `to` and `from_` are Twilio addresses (``whatsapp:+1…`` on WhatsApp); receipts are kept under the
+        recipient's bare number, the one identity whatever the channel. With `messaging_service_sid`, the
+        Messaging Service picks the sender from its pool instead of `from_`."""
+        recipient = bare_address(to)
+        if self._undeliverable(recipient):
+            raise RecipientUndeliverable(f"{mask(recipient)} cannot get texts (an earlier receipt said so): not sent")
+        fields: dict[str, Any] = {"status_callback": self.status_callback} if self.status_callback else {}
+        if content_sid:
+            fields.update(content_sid=content_sid, content_variables=json.dumps(content_variables or {}))
+        else:
+            fields["body"] = body
+        if messaging_service_sid:
+            fields["messaging_service_sid"] = messaging_service_sid
+        else:
+            fields["from_"] = from_
         try:
-            message = self.client.messages.create(to=to, from_=from_, body=body, **options)
+            message = self.client.messages.create(to=to, **fields)
         except TwilioRestException as exc:
             if exc.code == OPTED_OUT:
                 raise RecipientOptedOut(
-                    f"Twilio 21610: {mask(to)} has opted out", code=exc.code, status=exc.status
+                    f"Twilio 21610: {mask(recipient)} has opted out", code=exc.code, status=exc.status
+                ) from exc
+            if exc.code in WHATSAPP_REFUSALS:
+                raise WHATSAPP_REFUSALS[exc.code](
+                    f"Twilio {exc.code}: WhatsApp refused the message to {mask(recipient)}: {mask_numbers(exc.msg)}",
+                    code=exc.code, status=exc.status,
                 ) from exc
             if exc.status is not None and exc.status < 500:
                 raise DeliveryRefused(f"Twilio {exc.status}/{exc.code}: {mask_numbers(exc.msg)}", code=exc.code,
@@ -116,8 +153,8 @@ class SmsSender:
             raise DeliveryUncertain(f"Twilio unreachable or slow: {mask_numbers(str(exc))}") from exc
         except OSError as exc:  # requests' connection errors and timeouts
             raise DeliveryUncertain(f"Twilio unreachable or slow: {type(exc).__name__}: {exc}") from exc
-        log.info("sent %s to %s", message.sid, mask(to))
-        self._record(message.sid, to, campaign, occasion, str(message.status or "queued"))
+        log.info("sent %s to %s", message.sid, mask(recipient))
+        self._record(message.sid, recipient, campaign, occasion, str(message.status or "queued"))
         return message.sid
 
     def _undeliverable(self, to: str) -> bool:
@@ -143,13 +180,43 @@ class SmsSender:
         except StoreUnavailable as exc:
             log.error("sent %s, but its receipts will not be matched: %s", sid, exc)
 
-    def was_sent(self, *, to: str, from_: str, body: str, after: dt.datetime) -> bool:
-        """Whether a message with this body went to `to` since `after` (reconciling an uncertain send)."""
+    def was_sent(
+        self, *, to: str, from_: str | None, body: str, after: dt.datetime, campaign: str, occasion: str,
+        content_sid: str | None = None,
+    ) -> bool:
+        """Whether this text went from `from_` to `to` (Twilio addresses, as `send` took them; `from_` None:
+        from any sender of a Messaging Service's pool) since `after`, reconciling an uncertain send so it
+        never goes twice.
+
+        A text is known by its Body, or by its MessageSid recorded for `campaign` and `occasion` (the ledger).
+        A template (`content_sid`) cannot be known by its Body: Twilio renders that from the template, and its
+        message list does not name the ContentSid; so besides a recorded MessageSid, any message created
+        through the API (not a TwiML reply) that the ledger has no record of counts: the send died before its
+        record was written. Counting a stranger's message as ours costs one late text; the opposite, two.
+        """
+        sender = {"from_": from_} if from_ else {}
         try:
-            messages = self.client.messages.list(to=to, from_=from_, date_sent_after=after, limit=50)
+            messages = self.client.messages.list(to=to, date_sent_after=after, limit=50, **sender)
         except (TwilioException, OSError) as exc:
-            raise DeliveryUncertain(f"Twilio message lookup failed: {exc}") from exc
-        return any(m.body == body for m in messages)
+            raise DeliveryUncertain(f"Twilio message lookup failed: {mask_numbers(str(exc))}") from exc
+        recipient = bare_address(to)
+        for message in messages:
+            if message.body == body:
+                return True
+            if message.direction != "outbound-api" or not message.sid:
+                continue
+            recorded = self._sent_for(message.sid, recipient)
+            if recorded == (campaign, occasion) or (content_sid and recorded is None):
+                return True
+        return False
+
+    def _sent_for(self, sid: str, to: str) -> tuple[str, str] | None:
+        if self.store is None:
+            return None
+        try:
+            return self.store.sent_for(sid, to)
+        except StoreUnavailable as exc:
+            raise DeliveryUncertain(f"cannot read what {sid} was sent for: {exc}") from exc
 
     def account(self) -> tuple[str, str]:
         """The (status, friendly name) of the account the credentials are for; 401 when they are wrong."""

@@ -39,6 +39,11 @@ def address_of(raw: str, default_channel: str = "sms") -> Address:
     return Address(channel, to_e164(rest), raw)
 
 
+def bare_address(raw: str) -> str:
+    """A Twilio address without its channel: "whatsapp:+12025550143" -> +12025550143; a short code as it is."""
+    return address_of(raw).number or raw.strip()
+
+
 def to_e164(sender: str) -> str | None:
     """`sender` in E.164 when it is a person's number ("+" and 8-15 digits, separators ignored), else None.
 

@@ -28,7 +28,7 @@ from flask import Blueprint, Response, abort, request
 
 from . import metrics
 from .errors import StoreUnavailable
-from .phone import mask
+from .phone import bare_address, mask
 from .results import ERROR_EVENT, OutboundFunnel
 from .services import services_of
 from .store import FINAL_STATUSES, STATUS_RANK, Receipt, Store
@@ -92,7 +92,8 @@ def status_callback() -> Response:
     if missing:
         metrics.RECEIPTS.labels(result="malformed").inc()
         abort(400, description=f"missing field(s): {', '.join(missing)}")
-    sid, status, to = form["MessageSid"], form["MessageStatus"], form.get("To", "")
+    # The recipient's bare number (the record's tag), whatever channel the text went by: "whatsapp:+1…" too.
+    sid, status, to = form["MessageSid"], form["MessageStatus"], bare_address(form.get("To", ""))
     if settings.twilio_account_sid and form.get("AccountSid") != settings.twilio_account_sid:
         log.warning("POST /twilio/status: AccountSid %s is not ours", form.get("AccountSid"))
         metrics.RECEIPTS.labels(result="forbidden").inc()

@@ -541,3 +541,14 @@ def _nice(maximum: int) -> int:
     while scale < maximum:
         scale = scale * 2 if str(scale)[0] in "4" else scale * 5 // 2 if str(scale)[0] == "8" else scale * 2
     return scale
+
+
+# -- outreach (birthday coupons): totals per campaign, not per hour
+
+#: The outreach row's columns: the store's counts (store/outreach.py), in the page's order.
+OUTREACH_COLUMNS = ("planned", "sent", "quiet_hours", "opted_out", "no_consent", "upstream", "failed")
+
+
+def outreach(store: Store, book: CampaignBook) -> list[tuple[str, dict[str, int]]]:
+    """(slug, counts) for each birthday campaign: texts planned, sent, and skipped by reason, all time."""
+    return [(c.slug, store.outreach_counts(c.slug)) for c in book.campaigns if c.kind == "birthday"]

@@ -22,8 +22,10 @@ from .issuing import Issuer
 from .journal import Journal
 from .limits import BreakerPolicy
 from .outbound import SmsSender
+from .planner import BirthdayPlanner
 from .results import Funnel, OutboundFunnel
 from .sandbox import SandboxIssuer
+from .sending import SendEngine, SendPolicy
 from .store import Store, connect
 from .talon import TalonClient
 from .upstream import UpstreamGuard
@@ -93,14 +95,26 @@ class Services:
         app.extensions[EXTENSION] = self
 
     def late_delivery(self) -> LateDelivery:
-        if self.sms is None:
-            raise ConfigError(
-                "TWILIO_ACCOUNT_SID: the late-delivery worker needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
-            )
         policy = WorkerPolicy(lease_s=self.settings.job_lease_s)
+        sms = self._sms("the late-delivery worker")
         keeper = self.conversation.keeper
-        return LateDelivery(self.book, self.store, self.issuer, self.guard, self.sms, policy,
+        return LateDelivery(self.book, self.store, self.issuer, self.guard, sms, policy,
                             before_work=keeper.keep if keeper else None)
+
+    def send_engine(self, **options) -> SendEngine:
+        """The send engine (sending.py); `options` (clock=, policy=, sleep=) for tests and benchmarks."""
+        options.setdefault("policy", SendPolicy(lease_s=self.settings.job_lease_s,
+                                                reconcile_after_s=self.settings.twilio_timeout_s + 3))
+        return SendEngine(self.book, self.store, self.issuer, self.guard, self._sms("the send engine"),
+                          messaging_service_sid=self.settings.twilio_messaging_service_sid, **options)
+
+    def birthday_planner(self, engine: SendEngine, **options) -> BirthdayPlanner:
+        return BirthdayPlanner(self.book, self.store, engine, clock=engine.clock, **options)
+
+    def _sms(self, who: str) -> SmsSender:
+        if self.sms is None:
+            raise ConfigError(f"TWILIO_ACCOUNT_SID: {who} needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        return self.sms
 
 
 def services_of(app: Flask | None = None) -> Services:

@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, abort, request
 
 from .conversation import InboundMessage
-from .phone import address_of, mask
+from .phone import address_of, bare_address, mask
 from .services import services_of
 from .twilio_signature import signature_valid, signed_url
 
@@ -39,8 +39,8 @@ def twiml(text: str | None) -> Response:
 
 
 def serves(book, number: str) -> bool:
-    """Whether the program answers texts to `number` (the program's numbers and the campaigns')."""
-    return number in book.program.numbers or any(number in c.numbers for c in book.campaigns)
+    """Whether the program answers texts to `number` (the program's SMS and WhatsApp numbers, the campaigns')."""
+    return number in book.program.served_numbers or any(number in c.numbers for c in book.campaigns)
 
 
 @bp.post("/sms")
@@ -67,8 +67,7 @@ def inbound_sms() -> Response:
     if settings.twilio_account_sid and form["AccountSid"] != settings.twilio_account_sid:
         log.warning("POST /sms: AccountSid %s is not ours", form["AccountSid"])
         abort(403)
-    sender, to = address_of(form["From"]), address_of(form["To"])
-    shop = to.number or to.raw.strip()  # a short code stays as it is
+    sender, shop = address_of(form["From"]), bare_address(form["To"])  # a short code stays as it is
     if sender.number is None:
         log.warning("POST /sms %s: sender is not a person's number (%s): no reply", form["MessageSid"],
                     mask(sender.raw) if sender.raw else "empty")

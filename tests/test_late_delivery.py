@@ -9,7 +9,7 @@ import pytest
 
 from bot import create_app
 from bot.store import connect
-from tests.support.bot_process import BotProcess, WorkerProcess, env_of, wait_until
+from tests.support.bot_process import BotProcess, WorkerProcess, env_of, kill_a_worker_mid_send, wait_until
 from tests.support.talon_stub import error_body
 from tests.support.twilio_stub import twilio_error
 from tests.support.twiml import reply
@@ -138,18 +138,7 @@ def test_worker_killed_mid_send_does_not_text_twice(settings, env, talon, twilio
     assert reply(client.post("/sms", data=form, headers={"X-Twilio-Signature": sign(form)})) == PENDING
     talon.reset()
 
-    twilio.stall.set()  # Twilio takes the message, then the worker dies before hearing back
-    doomed = WorkerProcess(env).start()
-    wait_until(lambda: len(twilio.sent()) == 1, timeout=30, what="the worker's send")
-    doomed.kill()
-    twilio.stall.clear()
-    twilio.release.set()
-
-    worker = WorkerProcess(env).start()
-    try:
-        wait_until(lambda: store_of(settings).queued() == 0, timeout=30, what="the job to be reconciled")
-    finally:
-        worker.stop()
+    kill_a_worker_mid_send(env, twilio, store_of(settings).queued)  # Twilio takes it; the worker dies
     assert len(twilio.sent()) == 1
 
 

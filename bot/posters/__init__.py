@@ -10,12 +10,13 @@ text as glyph outlines; the PNG is the PDF rasterised by PDFium. The wording
 `PosterError`, e.g. when the compliance footer lacks a field.
 """
 
-from .content import PosterContent, campaign_number, poster_content, wording
+from .content import PosterContent, campaign_number, poster_content, whatsapp_payload, wording
 from .formats import MEDIA_TYPES, format_of, render
 from .layout import PT_PER_MM, QUIET_ZONE, layout, make_qr
 from .options import ERROR_LEVELS, MODES, PAPERS, PosterError, PosterOptions
 
 __all__ = [
     "ERROR_LEVELS", "MEDIA_TYPES", "MODES", "PAPERS", "PT_PER_MM", "QUIET_ZONE", "PosterContent", "PosterError",
-    "PosterOptions", "campaign_number", "format_of", "layout", "make_qr", "poster_content", "render", "wording",
+    "PosterOptions", "campaign_number", "format_of", "layout", "make_qr", "poster_content", "render",
+    "whatsapp_payload", "wording",
 ]

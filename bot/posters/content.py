@@ -8,7 +8,8 @@ landing page falls back to the campaign's first keyword and the program's HELP t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 import phonenumbers
 
@@ -27,6 +28,8 @@ class Wording:
     #: The number as printed.
     shown_number: str
     footer: str
+    #: The WhatsApp sender the campaign is reached on, if the program has one (`whatsapp_number`).
+    whatsapp_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,12 @@ def direct_payload(number: str, body: str) -> str:
     return f"SMSTO:{number}:{body}"
 
 
+def whatsapp_payload(number: str, body: str) -> str:
+    """`https://wa.me/<digits>?text=<body>`: WhatsApp's click-to-chat link, the body typed in."""
+    digits = "".join(c for c in number if c.isdigit())
+    return f"https://wa.me/{digits}?text={quote(body, safe='')}"
+
+
 def tracked_payload(public_base_url: str, slug: str) -> str:
     """The scan URL: GET /q/<slug> counts the scan and shows the landing page."""
     return f"{public_base_url.rstrip('/')}/q/{slug}"
@@ -66,6 +75,12 @@ def tracked_payload(public_base_url: str, slug: str) -> str:
 def campaign_number(book: CampaignBook, campaign: Campaign) -> str:
     """The number a campaign is texted to: its own first number, else the program's."""
     return campaign.numbers[0] if campaign.numbers else book.default_number()
+
+
+def whatsapp_number(book: CampaignBook, campaign: Campaign) -> str | None:
+    """The WhatsApp sender a campaign is reached on: its own first one, else the program's first, else None."""
+    senders = book.program.whatsapp_numbers
+    return next((n for n in campaign.numbers if n in senders), None) or (senders[0] if senders else None)
 
 
 def poster_keyword(campaign: Campaign) -> str:
@@ -126,7 +141,8 @@ def wording(
             raise
         footer = book.program.help
     headline = (poster.headline if poster else None) or campaign.headline or default_headline(book, campaign)
-    return Wording(headline, keyword, body, number, display_number(number), footer)
+    return Wording(headline, keyword, body, number, display_number(number), footer,
+                   whatsapp_number(book, campaign))
 
 
 def resolve_poster(book: CampaignBook, slug: str, ref: str | None) -> tuple[Campaign, Poster | None, str | None]:
@@ -184,10 +200,18 @@ def poster_content(
                 f"(slug, campaign = {campaign.slug!r}, ref = {ref!r}) so its scans can be counted"
             )
         payload = tracked_payload(public_base_url, poster.slug if poster else campaign.slug)
+        cta = f"Scan or text {words.body} to {words.shown_number}"
+    elif options.channel == "whatsapp":
+        if words.whatsapp_number is None:
+            raise PosterError(f"channel whatsapp: add [program] whatsapp_numbers to {book.path}")
+        payload = whatsapp_payload(words.whatsapp_number, words.body)
+        shown = display_number(words.whatsapp_number)
+        cta = f"Scan or send {words.body} on WhatsApp to {shown}"
+        words = replace(words, footer=footer_text(book, words.whatsapp_number))
     else:
         payload = direct_payload(words.number, words.body)
+        cta = f"Scan or text {words.body} to {words.shown_number}"
     return PosterContent(
         slug=poster.slug if poster else campaign.slug, poster=poster, ref=ref, headline=words.headline,
-        cta=f"Scan or text {words.body} to {words.shown_number}", footer=words.footer, payload=payload,
-        summary=summary, note=note,
+        cta=cta, footer=words.footer, payload=payload, summary=summary, note=note,
     )

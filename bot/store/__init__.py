@@ -7,11 +7,13 @@
     connection.py  the client, the scripts registered once, Redis errors translated in one place
     senders.py     one customer's state: begin/finish, opt-outs, codes, the consent log
     gate.py        Talon.One's circuit breaker and budgets, GCRA buckets
-    jobs.py        the late-delivery queue and the sent markers
+    jobs.py        the leased queues (late replies, outreach) and the sent markers
+    outreach.py    audiences, the birthday index, outreach claims, the send pace, the planner's lease
     stats.py       the results funnel: scans and texts per hour; outbound texts per hour
     forms.py       the landing form's nonces, budget and alerts; the marketer login's limiter
     entries.py     a competition's entries (window on Redis's clock) and its draw's state
     receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
+    channels.py    WhatsApp's 24-hour window and refusals per number
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -23,11 +25,13 @@ import logging
 
 import redis
 
+from .channels import ChannelState, WhatsAppState
 from .connection import UNAVAILABLE, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
 from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
 from .gate import Gate, UpstreamGate
 from .jobs import Jobs
+from .outreach import ASK_TTL_MS, OUTREACH_COUNTS, AudienceRecord, Outreach, Recipient, is_final
 from .receipts import (
     FINAL_STATUSES,
     STATUS_RANK,
@@ -50,17 +54,18 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
+    "ASK_TTL_MS", "OUTREACH_COUNTS", "AudienceRecord", "Recipient", "is_final",
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
     "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "CachedReply", "ConsentEvent", "Decision", "DrawState", "Entry",
-    "EntryResult", "Gate", "Issuance", "Receipt", "Status",
+    "EntryResult", "Gate", "Issuance", "Receipt", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Stats, Entries, Forms, Receipts):
+class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats, Entries, Forms, Receipts, ChannelState):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

@@ -4,7 +4,8 @@ Keys all start with one prefix (default ``kcb``) so several bots can share one
 Redis, and carry a hash tag so every multi-key script touches one cluster slot:
 the customer's sender address, ``{+15551234567}``, for everything about one
 customer; ``{upstream}`` for Talon.One's breaker and budgets, ``{jobs}`` for
-the late-delivery queue, ``{stats}`` for the scan and results counts,
+the late-delivery queue, ``{outbound}`` for the outreach queue, ``{birthdays:<MM-DD>}``
+for the birthday index, ``{scheduler}`` for the planner's lease, ``{stats}`` for the scan and results counts,
 ``{<name>:<id>}`` for other buckets.
 
 ========================================  =====================  ==========================================
@@ -41,6 +42,32 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:consent:served``             hash: campaign slug    the retention, from the opt-in source
                                           -> ms of its recorded  recorded last: after it a new serve is
                                           opt-in source          recorded as a fresh source
+``P:{sender}:audience``                   hash: birthday (MM-DD),  no expiry: the customer's audience record
+                                          timezone, consent_at,  (`bot audience import`, BDAY texts); kept
+                                          consent_source,        until replaced; STOP deletes nothing but
+                                          verified (1/0)         stops every send
+``P:{sender}:ask:birthday``               the birthday campaign  15 minutes: "BDAY" alone asked for the
+                                          slug                   date; the sender's next text is the answer
+``P:{sender}:claim:<slug>:<occasion>``    ``queued``, ``issuing:  400 days: one outreach text per customer,
+                                          <token>``, ``sending:   campaign and occasion (e.g. birthday:2026),
+                                          <iso>:<token>``, then   whatever crashes happen (see sending.py);
+                                          ``sent:<sid>`` /        the final state says what happened
+                                          ``skipped:<why>`` /
+                                          ``failed:<code>``
+``P:{sender}:code:<slug>:<occasion>``     an outreach coupon     400 days: retried sends reuse it
+``P:{birthdays:<MM-DD>}:members``         set of E.164 numbers   no expiry: the birthday index; planning a
+                                                                 day reads only that day's sets (its own
+                                                                 slot on a cluster)
+``P:{outbound}:due`` / ``:payloads`` /    the outbound queue,    until the job completes (as ``{jobs}``)
+``:attempts``                             as ``{jobs}``
+``P:{outbound}:pace``                     GCRA TAT (ms)          the program's ``send_rate`` for every
+                                                                 worker: the shared send clock
+``P:{scheduler}:lease``                   the planner's token    30 s (PX), renewed: one planner at a time
+``P:{scheduler}:planned:<slug>:<date>``   ``1``                  10 minutes: a local date planned recently
+``P:{stats}:outreach:<slug>``             hash: planned, sent,   no expiry: the results page's outreach
+                                          held, quiet_hours,     row of the campaign
+                                          opted_out, no_consent,
+                                          upstream, failed
 ``P:{meta}:generation``                   a random id            no expiry: missing means Redis lost its
                                                                  data; the journal is replayed, then it is
                                                                  set again (journal.py)
@@ -52,6 +79,11 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:undeliverable``              hash: code, at         180 days: Twilio's 21614 / 30006 (not a
                                                                  mobile, unreachable); nothing is sent to
                                                                  the number meanwhile (numbers get reassigned)
+``P:{sender}:wa:window``                  ms of the number's     24 h after that message (PX): its existence
+                                          last inbound WhatsApp  is WhatsApp's customer-service window
+                                          message                (store/channels.py)
+``P:{sender}:wa:refused``                 hash: code (63014 /    no expiry: no WhatsApp templates to the
+                                          131050), at            number; 63014 goes with their next message
 ``P:{upstream}:budget:<slug>``            GCRA TAT (ms)          until the campaign's upstream budget refills
 ``P:{upstream}:breaker``                  hash: failures,        the failure window plus the cool-down;
                                           open_until (ms)        deleted by the first success
@@ -184,11 +216,30 @@ class Keys:
     def sent_key(self, sender: str, slug: str) -> str:
         return self._key(sender, "sent", slug)
 
+    def audience_key(self, sender: str) -> str:
+        return self._key(sender, "audience")
+
+    def audience_pattern(self) -> str:
+        """The SCAN pattern matching every customer's audience record."""
+        return f"{self.prefix}:{{*}}:audience"
+
+    def ask_key(self, sender: str) -> str:
+        return self._key(sender, "ask", "birthday")
+
+    def claim_key(self, sender: str, slug: str, occasion: str) -> str:
+        return self._key(sender, "claim", slug, occasion)
+
     def consent_key(self, sender: str) -> str:
         return self._key(sender, "consent")
 
     def consent_served_key(self, sender: str) -> str:
         return self._key(sender, "consent", "served")
+
+    def whatsapp_window_key(self, sender: str) -> str:
+        return self._key(sender, "wa", "window")
+
+    def whatsapp_refused_key(self, sender: str) -> str:
+        return self._key(sender, "wa", "refused")
 
     def consent_pattern(self) -> str:
         """The SCAN pattern matching every number's consent log."""
@@ -197,10 +248,18 @@ class Keys:
     def sender_of_consent_key(self, key: str) -> str:
         return key[len(self.prefix) + 2: key.rindex("}")]
 
+    # -- the birthday index: {birthdays:<MM-DD>}
+
+    def birthday_index_key(self, month_day: str) -> str:
+        return self._key(f"birthdays:{month_day}", "members")
+
     # -- the store's own: {meta}
 
     def generation_key(self) -> str:
         return self._key("meta", "generation")
+
+    # -- receipts: under the recipient's tag
+
     def outbound_key(self, to: str, sid: str) -> str:
         return self._key(to, "out", sid)
 
@@ -220,9 +279,20 @@ class Keys:
 
     # -- the late-delivery queue: {jobs}
 
-    def job_keys(self) -> tuple[str, str, str]:
-        """due, payloads, attempts."""
-        return self._key("jobs", "due"), self._key("jobs", "payloads"), self._key("jobs", "attempts")
+    def job_keys(self, queue: str = "jobs") -> tuple[str, str, str]:
+        """due, payloads, attempts of a queue: "jobs" (late replies) or "outbound" (outreach)."""
+        return self._key(queue, "due"), self._key(queue, "payloads"), self._key(queue, "attempts")
+
+    def pace_key(self) -> str:
+        return self._key("outbound", "pace")
+
+    # -- the birthday planner: {scheduler}
+
+    def planner_lease_key(self) -> str:
+        return self._key("scheduler", "lease")
+
+    def planned_key(self, slug: str, day: str) -> str:
+        return self._key("scheduler", "planned", slug, day)
 
     # -- a competition's entries and draw: {competition:<slug>}
 
@@ -256,6 +326,9 @@ class Keys:
     def login_keys(self, client: str) -> tuple[str, str]:
         """This client's failure bucket and the global one, under one tag (one script, one slot)."""
         return self._key("login", "fail", client), self._key("login", "fail")
+
+    def outreach_stats_key(self, slug: str) -> str:
+        return self.stats_key("outreach", slug)
 
     def funnel_key(self, hour: dt.datetime) -> str:
         return self.stats_key("funnel", hour.strftime("%Y-%m-%dT%H"))

@@ -79,6 +79,13 @@ class Receipts(Connection):
             return None
         return text(found[0]), text(found[1] or "")
 
+    def sent_for(self, sid: str, to: str) -> tuple[str, str] | None:
+        """(campaign, occasion) a text we sent was for, while its record is kept; None for a text we did not."""
+        found = self._call("hmget", self.outbound_key(to, sid), "campaign", "occasion")
+        if found[0] is None:
+            return None
+        return text(found[0]), text(found[1] or "")
+
     def undeliverable(self, to: str) -> bool:
         """Whether Twilio reported `to` unreachable by SMS (21614, 30006): do not text it."""
         return bool(self._call("exists", self.undeliverable_key(to)))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,12 +59,13 @@ class ConsentEvent:
 
     `opt_in_source` is written the first time a number is served a campaign
     (which keyword, which campaign, when, by which channel); `opt_out` and
-    `opt_in` on the compliance words, with the word as received;
+    `opt_in` on the compliance words, with the word as received; `birthday` when a
+    number texts its birthday (the word is the saved `MM-DD`, the campaign its source);
     `request_unverified` when a number typed on the landing form was served:
     somebody asked, but not (yet) provably the phone's owner.
     """
 
-    event: Literal["opt_in_source", "opt_out", "opt_in", "request_unverified"]
+    event: Literal["opt_in_source", "opt_out", "opt_in", "birthday", "request_unverified"]
     at: dt.datetime
     word: str
     campaign: str = ""
@@ -84,8 +85,22 @@ class ConsentEvent:
         return cls(event, at, word, campaign, channel, sender)  # type: ignore[arg-type]
 
 
-#: Consent events that prove the phone's owner asked: a text from the number itself.
-VERIFYING_EVENTS = frozenset({"opt_in_source", "opt_in"})
+#: Consent events that prove the phone's owner asked: a text from the number itself (a keyword,
+#: START, its birthday).
+VERIFYING_EVENTS = frozenset({"opt_in_source", "opt_in", "birthday"})
+
+
+def verified_by_log(e164: str, entries: Iterable[bytes | str]) -> bool:
+    """Whether a consent log (its raw entries, oldest first) holds a text from the number itself since
+    its last opt-out; the landing form ("web") and `bot simulate` ("cli") never verify."""
+    verified = False
+    for raw in entries:
+        event = ConsentEvent.parse(e164, text(raw))
+        if event.event == "opt_out":
+            verified = False
+        elif event.event in VERIFYING_EVENTS and event.channel not in ("web", "cli"):
+            verified = True
+    return verified
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ class Decision:
     opted_out: bool = False
     #: The number has had the opt-in confirmation ("Reply STOP to opt out", HELP).
     noticed: bool = False
+    #: A question is pending for this sender (a birthday asked for): the text may be its answer.
+    asking: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,12 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def says_out(record: dict | None) -> bool:
+    """Whether an opt-out record (its hash, as read) says out: one with state 'in' is a START kept for
+    its arrival time."""
+    return bool(record) and text(record.get(b"state", record.get("state", b"out"))) != "in"
+
+
 class SenderState(Connection):
     def begin(
         self,
@@ -167,6 +190,7 @@ class SenderState(Connection):
             self.code_key(sender, slug) if slug else sid_key,
             self.lock_key(sender, slug) if slug else sid_key,
             self.noticed_key(sender),
+            self.ask_key(sender),
             self.reply_key(sender, slug) if slug else sid_key,
             self.consent_served_key(sender),
         ]
@@ -183,7 +207,7 @@ class SenderState(Connection):
             REPLY_TTL_MS,
             slug or "",
         ]
-        status, value, opted_out, noticed, *code = self._run("begin", keys, args)
+        status, value, opted_out, noticed, asking, *code = self._run("begin", keys, args)
         status = text(status)
         state = {"opted_out": bool(opted_out), "noticed": bool(noticed)}
         if status == "replay":
@@ -193,7 +217,7 @@ class SenderState(Connection):
         if status == "limited":
             return Decision("limited", notice=bool(value), **state)
         if status == "ok":
-            return Decision("ok", code=text(value) if value else None, **state)
+            return Decision("ok", code=text(value) if value else None, asking=bool(asking), **state)
         return Decision(status, **state)  # type: ignore[arg-type]
 
     def finish(
@@ -275,8 +299,7 @@ class SenderState(Connection):
         self._call("hset", self.optout_key(sender), mapping=record)
 
     def is_opted_out(self, sender: str) -> bool:
-        record = self._call("hgetall", self.optout_key(sender))
-        return bool(record) and text(record.get(b"state", record.get("state", b"out"))) != "in"
+        return says_out(self._call("hgetall", self.optout_key(sender)))
 
     def has_verified_consent(self, e164: str) -> bool:
         """Whether outbound features (broadcasts, birthdays) may text `e164`: not opted out, and the
@@ -284,14 +307,7 @@ class SenderState(Connection):
         request is not enough: anyone can type anyone's number."""
         if self.is_opted_out(e164):
             return False
-        verified = False
-        for raw in self._call("lrange", self.consent_key(e164), 0, -1):
-            event = ConsentEvent.parse(e164, text(raw))
-            if event.event == "opt_out":
-                verified = False
-            elif event.event in VERIFYING_EVENTS and event.channel not in ("web", "cli"):
-                verified = True
-        return verified
+        return verified_by_log(e164, self._call("lrange", self.consent_key(e164), 0, -1))
 
     def cache_code(self, sender: str, slug: str, code: str, ttl_ms: int = DEFAULT_CODE_TTL_MS) -> None:
         self._call("set", self.code_key(sender, slug), code, px=ttl_ms)

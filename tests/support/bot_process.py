@@ -121,3 +121,20 @@ def wait_until(condition, *, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.05)
+
+
+def kill_a_worker_mid_send(env: dict[str, str], twilio, queued) -> None:
+    """A worker that dies after Twilio took its text but before it heard back (so nothing recorded the
+    send), then a fresh worker until `queued()` is 0: the job reconciled, or sent."""
+    twilio.stall.set()
+    doomed = WorkerProcess(env).start()
+    wait_until(lambda: len(twilio.sent()) == 1, timeout=30, what="the worker's send")
+    doomed.kill()
+    twilio.stall.clear()
+    twilio.release.set()
+
+    worker = WorkerProcess(env).start()
+    try:
+        wait_until(lambda: queued() == 0, timeout=30, what="the job to be reconciled")
+    finally:
+        worker.stop()

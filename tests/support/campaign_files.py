@@ -81,3 +81,21 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
     lines = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
     return lines[occurrence - 1]
+
+
+#: A kind = "birthday" campaign (BDAY), and the test file with it and `send_rate = 100` (tests never wait
+#: for the send rate).
+BIRTHDAY_CAMPAIGN = """
+[[campaigns]]
+slug = "bday"
+keywords = ["BDAY"]
+kind = "birthday"
+application_id = 12
+campaign_id = 350
+external_campaign_id = "sms-bday"
+reply = "Happy birthday from Acme! Your gift: {{ code }}"
+"""
+WITH_BIRTHDAYS = CAMPAIGNS.replace(
+    'terms_url = "https://example.com/sms-terms"\n',
+    'terms_url = "https://example.com/sms-terms"\nsend_rate = 100\n',
+) + BIRTHDAY_CAMPAIGN

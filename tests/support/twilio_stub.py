@@ -50,6 +50,9 @@ class SentMessage:
     sent_at: dt.datetime
     auth_user: str
     status_callback: str = ""
+    #: A template send's ContentSid and ContentVariables (JSON text); "" for a plain text.
+    content_sid: str = ""
+    content_variables: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,11 @@ class TwilioStub(LoopbackStub):
                     scripted = stub.scripted.pop(0) if stub.scripted else None
                     if scripted is None:
                         message = SentMessage(
-                            "SM" + uuid.uuid4().hex, account, form.get("To", ""), form.get("From", ""),
+                            "SM" + uuid.uuid4().hex, account, form.get("To", ""),
+                            form.get("From") or form.get("MessagingServiceSid", ""),
                             form.get("Body", ""), dt.datetime.now(dt.UTC), auth.split(":")[0],
-                            form.get("StatusCallback", ""),
+                            status_callback=form.get("StatusCallback", ""), content_sid=form.get("ContentSid", ""),
+                            content_variables=form.get("ContentVariables", ""),
                         )
                         stub.messages.append(message)
                 if stub.stall.is_set():
