@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 import phonenumbers
 from flask import Blueprint, Response, abort, render_template, request
-from phonenumbers import geocoder
 
 from .campaigns import Campaign, Poster
 from .conversation import InboundMessage
@@ -55,6 +54,8 @@ def sms_link(number: str, body: str, user_agent: str | None) -> str:
 
 def country_names(countries: tuple[str, ...]) -> str:
     """"United States, Canada": the countries the form texts, for the visitor."""
+    from phonenumbers import geocoder  # its data costs ~300 ms and tens of MB: loaded when first needed
+
     names = [geocoder.country_name_for_number(phonenumbers.example_number(c), "en") or c for c in countries]
     return ", ".join(names) or "no country"
 

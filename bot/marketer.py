@@ -26,17 +26,8 @@ from flask import Blueprint, Response, abort, render_template, request
 from . import results
 from .errors import StoreUnavailable
 from .limits import RateLimit
-from .posters import (
-    ERROR_LEVELS,
-    MEDIA_TYPES,
-    MODES,
-    PAPERS,
-    PosterError,
-    PosterOptions,
-    layout,
-    poster_content,
-    render,
-)
+from .posters.formats import MEDIA_TYPES
+from .posters.options import ERROR_LEVELS, MODES, PAPERS, PosterError, PosterOptions
 from .services import services_of
 from .store import FUNNEL_RETENTION_DAYS, LOGIN_ALL_LOCKED, LOGIN_OK
 from .web import client_key, private_page
@@ -134,6 +125,8 @@ def page() -> Response:
     error = None
     content = None
     try:
+        from .posters import layout, poster_content  # reportlab's fonts and the QR drawers: on first use
+
         content = poster_content(services.book, slug, options, public_base_url=services.settings.public_base_url)
         layout(content, options)
     except PosterError as exc:
@@ -160,6 +153,8 @@ def poster(fmt: str) -> Response:
     services = services_of()
     try:
         slug, options = _options()
+        from .posters import layout, poster_content, render  # reportlab's fonts and the QR drawers: on first use
+
         content = poster_content(services.book, slug, options, public_base_url=services.settings.public_base_url)
         dpi = PREVIEW_DPI if request.args.get("preview") else 300
         data = render(layout(content, options), fmt, dpi=dpi)

@@ -105,3 +105,13 @@ def test_the_package_still_offers_create_app_and_settings():
     check = "from bot import Settings, create_app; import bot; assert callable(create_app) and bot.Settings is Settings"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_web_app_loads_no_poster_renderer_or_geocoder_until_one_is_needed():
+    # Each gunicorn worker imports the app: reportlab, PIL, PDFium, fontTools and phonenumbers'
+    # geocoder data took its memory from about 50 to 150 MiB for pages that rarely draw a poster.
+    heavy = ("reportlab", "PIL", "pypdfium2", "fontTools", "phonenumbers.geocoder")
+    check = f"import sys, bot.app, bot.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -3,18 +3,21 @@ its image back ends), so a new format is one module and one row here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import render_pdf, render_png, render_svg
-from .layout import Layout
 from .options import PosterError
 
-#: Format -> (renderer, media type). Heavy libraries load inside each renderer, on first use.
-RENDERERS: dict[str, tuple[Callable[..., bytes], str]] = {
-    "pdf": (render_pdf.render, "application/pdf"),
-    "svg": (render_svg.render, "image/svg+xml"),
-    "png": (render_png.render, "image/png"),
+if TYPE_CHECKING:
+    from .geometry import Layout
+
+#: Format -> (renderer module, media type). A renderer module (and the heavy library it draws with)
+#: loads on first use, so a process that never renders a poster never loads one.
+RENDERERS: dict[str, tuple[str, str]] = {
+    "pdf": ("render_pdf", "application/pdf"),
+    "svg": ("render_svg", "image/svg+xml"),
+    "png": ("render_png", "image/png"),
 }
 FORMATS = tuple(RENDERERS)
 MEDIA_TYPES = {fmt: media_type for fmt, (_, media_type) in RENDERERS.items()}
@@ -23,8 +26,8 @@ MEDIA_TYPES = {fmt: media_type for fmt, (_, media_type) in RENDERERS.items()}
 def render(lay: Layout, fmt: str, *, dpi: int = 300) -> bytes:
     if fmt not in RENDERERS:
         raise PosterError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    renderer, _ = RENDERERS[fmt]
-    return renderer(lay, dpi=dpi)
+    module, _ = RENDERERS[fmt]
+    return importlib.import_module(f".{module}", __package__).render(lay, dpi=dpi)
 
 
 def format_of(path: str | Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from .fonts import BOLD, REGULAR
-from .layout import Layout, dark_runs
+from .geometry import Layout, dark_runs
 
 
 def render(lay: Layout, *, dpi: int = 300) -> bytes:

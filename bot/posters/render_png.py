@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from . import render_pdf
-from .layout import Layout
+from .geometry import Layout
 
 
 def render(lay: Layout, *, dpi: int = 300) -> bytes:

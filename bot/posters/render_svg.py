@@ -6,7 +6,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from .fonts import Font, glyphs, text_width
-from .layout import PT_PER_MM, Layout, dark_runs
+from .geometry import PT_PER_MM, Layout, dark_runs
 
 
 def _glyph_path(text: str, font: Font, size: float, x: float, baseline: float) -> str:
