@@ -16,7 +16,7 @@ Paths measured (each request a new MessageSid and a new sender, so the rate
 limit never interferes; the bot's /metrics confirms each path's outcome):
 
 - cached code: a repeat texter, seeded with what the bot's first issuance
-  stores (`Store.finish` with the code and the consent record);
+  stores (`Store.finish` with the code, the consent record and the opt-in notice sent);
 - unknown word: the fallback text;
 - first code: nothing cached, so the bot asks the stand-in (50 ms). The bot's
   own overhead is the total (wrk's p50) minus the upstream time (the p50 of
@@ -341,13 +341,14 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
             return scans(path.load[2] + path.load[0])
         lines = texts(path.body, path.load[2] + path.load[0])
         if path.cached:
-            # A repeat texter: what the bot stored when it issued the first code (the code, and the
-            # consent log's opt-in source), written by the same Store.finish call.
+            # A repeat texter: what the bot stored when it issued the first code (the code, the consent
+            # log's opt-in source, and that the number was sent the opt-in notice), written by the same
+            # Store.finish call.
             now = dt.datetime.now(dt.UTC)
             for line in lines:
                 store.finish(
                     f"SM{uuid.uuid4().hex}", sender_of(line), "first reply", slug="spring", code="T1-CACHED",
-                    consent=ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms"),
+                    consent=ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms"), noticed=True,
                 )
         return lines
 

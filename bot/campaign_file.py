@@ -41,6 +41,7 @@ from .campaigns import (
     Poster,
     Program,
     WhatsAppTemplate,
+    says_stop_and_help,
 )
 from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
@@ -135,6 +136,12 @@ REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
                     "winner_reply"),
     "birthday": ("application_id", "campaign_id", "external_campaign_id"),
 }
+
+#: Why an `opt_in_notice` without STOP and HELP is refused (DESIGN.md, "Contract: safety").
+OPT_IN_NOTICE_REQUIRED = (
+    'the first message the bot sends a number must say "Reply STOP to opt out" and HELP: '
+    "the notice has to name both STOP and HELP, and cannot be empty"
+)
 
 _SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80, "entry": 1234}
 
@@ -342,10 +349,11 @@ class _Loader:
         templates.append(("near_miss_reply", NEAR_MISS_DEFAULT, {"keyword": "SAMPLE"}))
         for key, default, extra in templates:
             context = {"program": program_stub, **extra}
-            if key == "opt_in_notice" and raw.get(key) == "":
-                replies[key] = ReplyTemplate("")  # the program's replies carry STOP and HELP themselves
+            source = raw.get(key, default)
+            if key == "opt_in_notice" and isinstance(source, str) and not says_stop_and_help(source):
+                bad(key, OPT_IN_NOTICE_REQUIRED)  # an empty one too: the contract's notice cannot be switched off
                 continue
-            template = parse_template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
+            template = parse_template(source, context, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
                 self.warn_if_long("program", None, key, "[program]", template.render(**context))
