@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test bench soak check clean redis-server qr-test-tools wrk
+.PHONY: run test bench bench-burst soak check clean redis-server qr-test-tools wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,11 @@ bench: $(VENV)/.installed-test redis-server wrk
 	$(BIN)/python bench/redis_cost.py
 	$(BIN)/python -m bench.receipts
 	$(BIN)/python bench/outbound.py
+
+# Burst: 600 first-time texters in 20 s against a 1,200 calls/min Talon.One budget, bot + worker under
+# gunicorn (loopback): reply times, one code each, the last code's time beside the physical bound.
+bench-burst: $(VENV)/.installed-test redis-server
+	$(BIN)/python bench/burst.py $(BURST_ARGS)
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
 soak: $(VENV)/.installed-test redis-server

@@ -16,7 +16,7 @@ Paths measured (each request a new MessageSid and a new sender, so the rate
 limit never interferes; the bot's /metrics confirms each path's outcome):
 
 - cached code: a repeat texter, seeded with what the bot's first issuance
-  stores (`Store.finish` with the code, the consent record and the opt-in notice sent);
+  stores (`Store.finish` with the code and the consent record);
 - unknown word: the fallback text;
 - first code: nothing cached, so the bot asks the stand-in (50 ms). The bot's
   own overhead is the total (wrk's p50) minus the upstream time (the p50 of
@@ -42,7 +42,6 @@ of 16 keep-alive connections each, and the busiest worker's share of them.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import os
@@ -62,9 +61,11 @@ import httpx
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.redis_cost import seed_repeat_texter
+from bot.campaign_file import load_campaigns
 from bot.config import EXAMPLE_CAMPAIGNS_FILE
 from bot.phone import hash_sender
-from bot.store import ConsentEvent, Store
+from bot.store import Store
 from tests.support.gunicorn import ROOT, Gunicorn, procfile_web_args
 from tests.support.redis_server import RedisServer
 from tests.support.talon_stub import TalonStub
@@ -132,8 +133,9 @@ def texts(body: str, count: int, path: str = "/sms") -> list[tuple[str, str, str
 
 
 def scans(count: int) -> list[tuple[str, str, str, str]]:
-    """`count` QR scans of the example campaign's landing page."""
-    return [("GET", "/q/spring", "", "")] * count
+    """`count` QR scans of the example campaign's landing page, each from its own phone (X-Forwarded-For,
+    with TRUSTED_PROXY_HOPS=1): one client would meet the per-client scan limit (scans.SCAN_LIMIT)."""
+    return [("GET", "/q/spring", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "") for i in range(count)]
 
 
 def sender_of(line: tuple[str, str, str, str]) -> str:
@@ -246,6 +248,7 @@ def bot_env(redis_url: str, talon: TalonStub, workdir: Path, prefix: str) -> dic
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "BOT_SECRET": BOT_SECRET,
+        "TRUSTED_PROXY_HOPS": "1",  # the scans' X-Forwarded-For (see `scans`)
     }
 
 
@@ -341,24 +344,21 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
             return scans(path.load[2] + path.load[0])
         lines = texts(path.body, path.load[2] + path.load[0])
         if path.cached:
-            # A repeat texter: what the bot stored when it issued the first code (the code, the consent
-            # log's opt-in source, and that the number was sent the opt-in notice), written by the same
-            # Store.finish call.
-            now = dt.datetime.now(dt.UTC)
+            # A repeat texter: what the bot stored when it issued the first code (the code, the
+            # consent log's opt-in source, the opt-in confirmation sent, the reply cached with the
+            # code), written by the same Store.finish call.
+            book = load_campaigns(workdir / "campaigns.toml")
             for line in lines:
-                store.finish(
-                    f"SM{uuid.uuid4().hex}", sender_of(line), "first reply", slug="spring", code="T1-CACHED",
-                    consent=ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms"), noticed=True,
-                )
+                seed_repeat_texter(store, sender_of(line), book)
         return lines
 
     def baseline_args(port: int) -> list[str]:
         return [("bench.baseline:app" if a == "wsgi:app" else a) for a in procfile_web_args(port)]
 
-    bot = Gunicorn.on_free_port(procfile_web_args, env=bot_env(redis_url, talon, workdir, prefix)).start()
-    base_env = {"PATH": os.environ["PATH"], "REDIS_URL": redis_url, "TALON_BASE_URL": talon.url,
-                "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
-    base = Gunicorn.on_free_port(baseline_args, env=base_env).start()
+    env = bot_env(redis_url, talon, workdir, prefix)
+    bot = Gunicorn.on_free_port(procfile_web_args, env=env).start()
+    # The bot's environment: gunicorn.conf.py's master checks the bot's settings whatever the app.
+    base = Gunicorn.on_free_port(baseline_args, env=env).start()
     talon.latency = UPSTREAM_LATENCY_S
     bot_results: dict[str, Result] = {}
     #: By floor, then path: each floor's median round, and the median per-round ratios bot/floor.

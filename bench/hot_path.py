@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import io
 import logging
 import os
 import pstats
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,11 +30,11 @@ import redis  # noqa: E402
 from werkzeug.datastructures import MultiDict  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
-from bench.redis_cost import PUBLIC_URL, TOKEN, in_process_app  # noqa: E402
+from bench.redis_cost import PUBLIC_URL, TOKEN, in_process_app, seed_repeat_texter  # noqa: E402
 from bot.metrics import count_text  # noqa: E402
 from bot.services import services_of  # noqa: E402
 from bot.sms import signature_valid, twiml  # noqa: E402
-from bot.store import ConsentEvent, Store  # noqa: E402
+from bot.store import Store  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
 from tests.support.webhooks import SHOP_NUMBER, sign, twilio_form  # noqa: E402
@@ -77,11 +75,9 @@ def main() -> int:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the whole process
         store = Store(redis.Redis.from_url(server.url), prefix="bench")
-        now = dt.datetime.now(dt.UTC)
         senders = [f"+1202{i:07d}" for i in range(2 * n + 200)]
-        for sender in senders:  # repeat texters: what the first issuance stored (the opt-in notice sent too)
-            store.finish(f"SM{uuid.uuid4().hex}", sender, "first reply", slug="spring", code="T1-CACHED",
-                         consent=ConsentEvent("opt_in_source", now, "SAVE", "spring", "sms"), noticed=True)
+        for sender in senders:  # repeat texters: what the first issuance stored
+            seed_repeat_texter(store, sender, services_of(app).book)
         environs = iter([environ(twilio_form("SAVE", sender=s)) for s in senders])
 
         def webhook() -> None:

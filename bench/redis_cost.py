@@ -12,6 +12,7 @@ limit webhook pays (SET NX, then one EVALSHA), on the same connection class.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import statistics
 import sys
@@ -26,8 +27,10 @@ import redis  # noqa: E402
 from redis.connection import Connection  # noqa: E402
 
 from bot import Settings, create_app  # noqa: E402
+from bot.campaigns import CampaignBook  # noqa: E402
+from bot.conversation import reply_version  # noqa: E402
 from bot.services import Services  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.store import CachedReply, ConsentEvent, Store  # noqa: E402
 from tests.support.campaign_files import CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
@@ -81,6 +84,20 @@ def in_process_app(server: RedisServer, talon: TalonStub, pool: redis.Connection
     pool = pool or redis.ConnectionPool.from_url(server.url)
     store = Store(redis.Redis(connection_pool=pool), prefix="bench")
     return create_app(services=Services.build(settings, store=store))
+
+
+def seed_repeat_texter(store: Store, sender: str, book: CampaignBook, *, slug: str = "spring",
+                       code: str = "T1-CACHED") -> None:
+    """What the bot's first issuance stores for `sender`, in the same Store.finish call: the code, the
+    consent log's opt-in source, the opt-in confirmation sent, and the reply cached with the code."""
+    campaign = book.by_slug(slug)
+    assert campaign is not None
+    text = campaign.reply.render(**campaign.template_context(), program={"name": book.program.name}, code=code)
+    store.finish(
+        f"SM{uuid.uuid4().hex}", sender, "first reply", slug=slug, code=code,
+        consent=ConsentEvent("opt_in_source", dt.datetime.now(dt.UTC), "SAVE", slug, "sms"), noticed=True,
+        cached_reply=CachedReply(reply_version(campaign, book.program), code, text),
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

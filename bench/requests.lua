@@ -1,6 +1,7 @@
 -- wrk script: send pre-signed requests, each once, in order; stop after `limit` responses.
 -- Usage: wrk -t1 -cN -dS -s bench/requests.lua URL -- FILE LIMIT
--- FILE: one request a line, "METHOD<TAB>PATH<TAB>X-Twilio-Signature<TAB>form body".
+-- FILE: one request a line, "METHOD<TAB>PATH<TAB>X-Twilio-Signature<TAB>form body"; a GET's third
+-- field is its X-Forwarded-For (each scan its own client, as the bot's per-client scan limit expects).
 -- FILE holds LIMIT requests plus one spare per connection, so requests sent
 -- while the last responses are on their way are new ones too, never repeats.
 local requests = {}
@@ -12,7 +13,9 @@ function init(args)
   for line in io.lines(args[1]) do
     local method, path, signature, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
     local headers = {}
-    if signature ~= "" then headers["X-Twilio-Signature"] = signature end
+    if signature ~= "" then
+      headers[method == "GET" and "X-Forwarded-For" or "X-Twilio-Signature"] = signature
+    end
     -- A QR scan comes from a phone's browser (requests without a browser's User-Agent are not counted).
     if method == "GET" then
       headers["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 " ..

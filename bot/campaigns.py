@@ -207,6 +207,11 @@ class Poster:
     headline: str | None = None
 
 
+def reply_context(campaign: Campaign, program: Program, **values: object) -> dict[str, object]:
+    """What a campaign's templates are rendered with: the campaign's values, the program's name, `values`."""
+    return {**campaign.template_context(), "program": {"name": program.name}, **values}
+
+
 @dataclass(frozen=True)
 class CampaignBook:
     """A loaded, valid campaign file: the program and its campaigns, keyword-indexed per number."""

@@ -303,19 +303,12 @@ def _draw(args: argparse.Namespace) -> int:
             drawn = competitions.redraw(store, campaign, args.replace, reason=args.reason)
             print(f"winner {args.replace} replaced by {drawn.replacements[-1].by}: {args.reason}")
         else:
-            if services.sms is None:
-                raise ConfigError(
-                    "TWILIO_ACCOUNT_SID: texting the winners needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
-                )
             drawn = competitions.kept_draw(store, campaign)
-            report = competitions.notify_winners(
-                drawn, book=services.book, store=store, issuer=services.issuer, guard=services.guard,
-                sms=services.sms, secret=secret, consolation=args.consolation, rate=args.rate,
-            )
-            print(f"campaign {campaign.slug}: {report}")
-            if report.held or report.uncertain:
-                print("Some texts were held (quiet hours) or are uncertain: run notify again later; "
-                      "nobody is texted twice.", file=sys.stderr)
+            report = competitions.notify_winners(drawn, book=services.book, store=store,
+                                                 engine=services.send_engine(), secret=secret,
+                                                 consolation=args.consolation)
+            print(f"campaign {campaign.slug}: {report}; `bot worker` sends them (the send rate, quiet hours, "
+                  "opt-outs at the moment of sending); nobody is texted twice")
             return 0
     except DrawError as exc:
         print(f"bot draw: {exc}", file=sys.stderr)
@@ -479,8 +472,6 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--reason", default="prize unclaimed", help="redraw: why (logged and written into the file)")
     draw.add_argument("--consolation", action="store_true",
                       help="notify: also text everyone else the campaign's consolation_reply")
-    draw.add_argument("--rate", type=float, default=1.0, metavar="PER_S",
-                      help="notify: texts per second (default 1, a US long code)")
     draw.set_defaults(run=_draw)
 
     entries = commands.add_parser("entries", help="a competition's entries")

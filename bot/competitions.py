@@ -11,52 +11,39 @@ The draw (bot/draw.py holds its pure core and the definitions a verifier needs) 
 steps kept in Redis under the competition's key, so any host with the bot's Redis can run
 the next one: `commit_draw` (after `ends_at` on Redis's clock, once, with at least one
 entry) freezes the entry ids and keeps the secret seed until `reveal_draw` publishes it;
-`redraw` adds a replacement; `notify_winners` texts the current winners (and, if asked,
-everyone else the consolation text).
+`redraw` adds a replacement; `notify_winners` queues the current winners' texts (and, if asked,
+everyone else's consolation text) on the send engine.
 
 Entry ids are `draw.entry_id(BOT_SECRET, slug, e164, nth)`: the draw file holds no number,
 and BOT_SECRET must not change between the first entry and the last winner's text.
 
-Winners' texts go out here until the send engine (bot/sending.py) lands: each recipient
-at most once per draw (the late replies' `sending`/`sent` marker under the occasion
-"winner:<draw id>"), opt-outs read at the moment of sending, quiet hours kept (held texts
-go out when `notify` is run again inside the allowed hours), paced at the send rate.
+Winners' texts go through the send engine (bot/sending.py), purpose "notice": one
+`Outbound` per recipient under the occasion "winner:<draw id>" ("consolation:<draw id>"),
+claimed once, so a second `notify` texts nobody twice; the worker re-reads the opt-out at
+the moment of sending, holds a night-time recipient to their morning and keeps the send rate.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
 from . import draw as draws
-from .campaigns import Campaign, CampaignBook, Program
+from .campaigns import Campaign, CampaignBook, Program, reply_context
 from .competition_wording import with_legal_wording
-from .errors import DeliveryRefused, DeliveryUncertain, DrawError, RecipientOptedOut, UpstreamError
-from .issuing import Issuer, issue
+from .errors import DrawError
 from .metrics import WINNER_TEXTS
-from .outbound import SmsSender
-from .phone import address_of, hash_sender, mask
+from .phone import address_of, hash_sender
 from .posters import campaign_number
-from .quiet_hours import AllowedHours, LocalZones, is_allowed, zones_for
+from .sending import Outbound, SendEngine
 from .store import Entry, Store
-from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
-
-#: Entry channels: the webhook's SMS and WhatsApp, the landing form, `bot simulate`.
-#: Winners' texts are outreach: at most this many a second unless the program says otherwise (a US long code).
-DEFAULT_SEND_RATE = 1.0
-#: How long a winner's exactly-once marker is kept: longer than any prize's claim period.
-MARKER_TTL_MS = 400 * 24 * 3600 * 1000
-#: Outreach hours: 8:00 to 20:00 in the recipient's local time (quiet_hours.py).
-OUTREACH_HOURS = AllowedHours()
 
 
 # -- entering
@@ -67,10 +54,6 @@ def entrant(message_sender: str, channel: str) -> tuple[str | None, str]:
     # Channel adapters already hand over the bare E.164 number; this guards any other caller.
     address = address_of(message_sender, channel)
     return address.number, address.channel
-
-
-def reply_context(campaign: Campaign, program: Program, **values: object) -> dict[str, object]:
-    return {**campaign.template_context(), "program": {"name": program.name}, **values}
 
 
 def entry_reply(campaign: Campaign, program: Program, *, code: str, entry: int) -> str:
@@ -195,20 +178,13 @@ def _kept(document: str) -> str:
 
 @dataclass
 class NotifyReport:
-    """What one `notify_winners` run did, per recipient."""
+    """What one `notify_winners` run queued: the send engine's worker sends them."""
 
-    sent: int = 0
+    queued: int = 0
     already: int = 0
-    opted_out: int = 0
-    held: int = 0
-    refused: int = 0
-    uncertain: int = 0
-
-    def add(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
 
     def __str__(self) -> str:
-        return ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in dataclasses.asdict(self).items())
+        return f"{self.queued} text(s) queued, {self.already} queued or sent before"
 
 
 @dataclass(frozen=True)
@@ -235,23 +211,10 @@ def recipients(draw: draws.Draw, entries: dict[str, Entry], *, consolation: bool
             yield Recipient(entry, f"consolation:{occasion}", "consolation_reply")
 
 
-def notify_winners(
-    draw: draws.Draw,
-    *,
-    book: CampaignBook,
-    store: Store,
-    issuer: Issuer,
-    guard: UpstreamGuard,
-    sms: SmsSender,
-    secret: str,
-    consolation: bool = False,
-    rate: float = DEFAULT_SEND_RATE,
-    hours: AllowedHours = OUTREACH_HOURS,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    pause: Callable[[float], None] = time.sleep,
-) -> NotifyReport:
-    """Text each current winner `winner_reply` (and with `consolation` everyone else the consolation text),
-    each at most once per draw; run it again to send what quiet hours or an uncertain send held back."""
+def notify_winners(draw: draws.Draw, *, book: CampaignBook, store: Store, engine: SendEngine, secret: str,
+                   consolation: bool = False) -> NotifyReport:
+    """Queue `winner_reply` for each current winner (and with `consolation` the consolation text for everyone
+    else) on the send engine, purpose "notice": each at most once per draw, whoever runs it how often."""
     campaign = competition_of(book, draw.commitment.campaign)
     if consolation and campaign.consolation_reply is None:
         raise DrawError(f"campaign {campaign.slug}: no consolation_reply to send")
@@ -261,68 +224,19 @@ def notify_winners(
         raise DrawError(f"campaign {campaign.slug}: {len(missing)} drawn entries are not in Redis under this "
                         "BOT_SECRET (was it changed since the entries?)")
     shop = campaign_number(book, campaign)
-    # A recipient whose number places them nowhere is held to the shop's zones, all of them.
-    shop_zones = zones_for(shop, default="UTC")
     report = NotifyReport()
-    sent_before = False
-    for recipient in recipients(draw, entries, consolation=consolation):
-        if sent_before:
-            pause(1.0 / rate)
-        outcome = _send_once(recipient, campaign, book, store, issuer, guard, sms, shop, shop_zones, hours, clock())
-        sent_before = outcome in ("sent", "uncertain", "refused")
-        WINNER_TEXTS.labels(campaign.slug, recipient.occasion.split(":")[0], outcome).inc()
-        report.add(outcome)
+    for kind in ("winner", "consolation"):
+        # The entry's coupon: the engine asks Talon.One with the entry's identifier (no year), which returns it.
+        outbounds = [Outbound(r.entry.e164, campaign.slug, r.occasion, "notice", shop, template=r.template_name,
+                              values={"entry": r.entry.number})
+                     for r in recipients(draw, entries, consolation=consolation) if r.occasion.startswith(kind)]
+        queued = engine.enqueue_many(outbounds)
+        report.queued += queued
+        report.already += len(outbounds) - queued
+        WINNER_TEXTS.labels(campaign.slug, kind, "queued").inc(queued)
+        WINNER_TEXTS.labels(campaign.slug, kind, "already").inc(len(outbounds) - queued)
     log.info("campaign %s: winners' texts: %s", campaign.slug, report, extra={"campaign": campaign.slug})
     return report
-
-
-def _send_once(recipient: Recipient, campaign: Campaign, book: CampaignBook, store: Store, issuer: Issuer,
-               guard: UpstreamGuard, sms: SmsSender, shop: str, shop_zones: LocalZones, hours: AllowedHours,
-               now: dt.datetime) -> str:
-    e164, occasion = recipient.entry.e164, recipient.occasion
-    zones = zones_for(e164, default="UTC")
-    if not is_allowed(now, shop_zones if zones.source == "default" else zones, hours):
-        return "held"
-    if store.is_opted_out(e164):
-        return "opted_out"
-    code = store.cached_code(e164, campaign.slug)
-    if code is None:
-        try:
-            code = issue(issuer, guard, book.program, campaign, e164, deadline=time.monotonic() + 20.0)
-        except UpstreamError as exc:
-            log.warning("campaign %s: no code for %s yet: %s", campaign.slug, mask(e164), exc)
-            return "uncertain"
-        store.cache_code(e164, campaign.slug, code)
-    template = getattr(campaign, recipient.template_name)
-    body = template.render(**reply_context(campaign, book.program, code=code, entry=recipient.entry.number))
-    marker = store.mark_sending(e164, occasion, ttl_ms=MARKER_TTL_MS)
-    if marker == "sent":
-        return "already"
-    if marker is not None:
-        # A run died between "sending" and "sent": only Twilio knows whether it went out.
-        since = dt.datetime.fromisoformat(marker.removeprefix("sending:").replace("Z", "+00:00"))
-        try:
-            if sms.was_sent(to=e164, from_=shop, body=body, after=since - dt.timedelta(minutes=1),
-                            campaign=campaign.slug, occasion=occasion):
-                store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)
-                return "already"
-        except DeliveryUncertain:
-            return "uncertain"
-    try:
-        sms.send(to=e164, from_=shop, body=body, campaign=campaign.slug, occasion=occasion)
-    except RecipientOptedOut:
-        store.record_opt_out(e164, "21610")
-        store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)
-        return "opted_out"
-    except DeliveryRefused as exc:
-        log.error("campaign %s: text to %s refused: %s", campaign.slug, mask(e164), exc)
-        store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)
-        return "refused"
-    except DeliveryUncertain as exc:
-        log.warning("campaign %s: text to %s uncertain: %s", campaign.slug, mask(e164), exc)
-        return "uncertain"  # the "sending" marker stays: the next run reconciles before resending
-    store.mark_sent(e164, occasion, ttl_ms=MARKER_TTL_MS)
-    return "sent"
 
 
 def winners_of(draw: draws.Draw, store: Store, secret: str) -> Iterable[tuple[str, int]]:

@@ -15,6 +15,10 @@ build an `InboundMessage`, call `Conversation.handle`, and translate the
    no keyword: "did you mean …?" when one edit from exactly one open keyword,
    else the fallback.
 
+A repeat texter's reply is cached with its code (`CachedReply`, keyed by the
+campaign's template version): `Store.begin` answers it and stores it for
+replays in the same round trip, after the opt-out and the limit.
+
 Opt-outs, opt-ins and each campaign's first serve (the opt-in source) go into
 the consent log with the reply's own `Store.finish` call; a serve to a number
 typed on the landing form is a `request_unverified`, not an opt-in. The first
@@ -27,6 +31,7 @@ Channel adapters hand over `sender` already normalised to E.164 (bot.phone).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
 import time
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .birthday_texts import BirthdayAnswer, BirthdayTexts
-from .campaigns import Campaign, CampaignBook
+from .campaigns import Campaign, CampaignBook, Program
 from .competitions import entrant, entry_reply
 from .compliance import Compliance, ComplianceWord, recognise
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
@@ -47,7 +52,7 @@ from .metrics import ENTRIES, UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask
 from .results import Funnel
 from .scans import NO_POSTER, attribute_text
-from .store import ConsentEvent, Decision, Issuance, Store
+from .store import CachedReply, ConsentEvent, Decision, Issuance, Store
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -84,6 +89,8 @@ class Reply:
     poster: str | None = None
 
 
+#: Kinds whose reply is their template rendered with the cached code: a repeat texter's is cached with it.
+_CACHED_REPLY_KINDS = frozenset({"coupon", "referral"})
 #: Outcomes whose reply is itself the compliance answer: no opt-in confirmation is added.
 _COMPLIANCE_OUTCOMES = frozenset({"opt_out", "opt_in", "help", "replayed", "in_flight"})
 #: Whether the number of the text being handled still needs the opt-in confirmation.
@@ -136,6 +143,8 @@ class Conversation:
         self.journal = journal
         retention = book.program.consent_retention_days
         self.keeper = ConsentKeeper(journal, store, retention) if journal else None
+        #: slug -> (campaign, program, its reply's template version), computed once per campaign object.
+        self._reply_versions: dict[str, tuple[Campaign, Program, str]] = {}
 
     # -- entry point
 
@@ -171,7 +180,8 @@ class Conversation:
         # a lock taken in the same round trip; a balance is read fresh.
         issuance = None
         if campaign and window == "open" and campaign.kind not in ("loyalty", "birthday"):
-            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms)
+            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms,
+                                **self._cached_reply_args(message, campaign))
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
@@ -215,7 +225,10 @@ class Conversation:
             return self._birthday(message, answer)
         if campaign.kind == "competition":
             return self._enter(message, campaign, decision, issuance, deadline, match.rest)
-        reply = self._campaign(message, campaign, window, decision, issuance, deadline)
+        if decision.status == "served":  # begin answered and stored it: nothing left to write
+            reply = Reply(decision.reply, "repeat", campaign.slug, decision.code)
+        else:
+            reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
         return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
 
@@ -280,6 +293,31 @@ class Conversation:
         reply = Reply(answer.text, answer.outcome, answer.campaign)  # type: ignore[arg-type]
         return self._finish(message, reply, **answer.finish_args)
 
+    def _cached_reply_args(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
+        """Issuance's fields that let `begin` answer from the cached reply; none where finish would write
+        more than the replay record every time (a landing-form serve is a consent event each time)."""
+        if campaign.kind not in _CACHED_REPLY_KINDS or message.channel == "web":
+            return {}
+        retention_ms = self.book.program.consent_retention_days * 24 * 3600 * 1000
+        return {"reply_version": self._reply_version(campaign),
+                "served_since_ms": int(self.clock().timestamp() * 1000) - retention_ms}
+
+    def _reply_version(self, campaign: Campaign) -> str:
+        """`reply_version`, computed once per campaign object (a reloaded book brings new ones)."""
+        program = self.book.program
+        known = self._reply_versions.get(campaign.slug)
+        if known and known[0] is campaign and known[1] is program:
+            return known[2]
+        version = reply_version(campaign, program)
+        self._reply_versions[campaign.slug] = (campaign, program, version)
+        return version
+
+    def _cached(self, campaign: Campaign, code: str, text: str) -> dict[str, Any]:
+        """`Store.finish` arguments that keep `text` (the reply for `code`) for the campaign's repeat texts."""
+        if campaign.kind not in _CACHED_REPLY_KINDS:
+            return {}
+        return {"slug": campaign.slug, "cached_reply": CachedReply(self._reply_version(campaign), code, text)}
+
     # -- no keyword
 
     def _unknown(self, message: InboundMessage) -> Reply:
@@ -309,7 +347,8 @@ class Conversation:
         if decision.code:
             text = campaign.reply.render(**context, code=decision.code)
             return self._finish(
-                message, Reply(text, "repeat", campaign.slug, decision.code), **self._served(message, campaign)
+                message, Reply(text, "repeat", campaign.slug, decision.code), **self._served(message, campaign),
+                **self._cached(campaign, decision.code, text),
             )
         if decision.status == "wait":
             # Another text from this sender is asking Talon.One right now: wait for its code.
@@ -317,7 +356,8 @@ class Conversation:
             if code is None:
                 return self._finish(message, Reply(self.book.program.text("busy_reply"), "busy", campaign.slug))
             text = campaign.reply.render(**context, code=code)
-            return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign))
+            return self._finish(message, Reply(text, "repeat", campaign.slug, code), **self._served(message, campaign),
+                                **self._cached(campaign, code, text))
 
         token = issuance.lock_token if issuance else None
         program = self.book.program
@@ -344,8 +384,8 @@ class Conversation:
             raise
         text = campaign.reply.render(**context, code=code)
         return self._finish(
-            message, Reply(text, "issued", campaign.slug, code), slug=campaign.slug, code=code, lock_token=token,
-            **self._served(message, campaign),
+            message, Reply(text, "issued", campaign.slug, code), code=code, lock_token=token,
+            **self._served(message, campaign), **self._cached(campaign, code, text),
         )
 
     def _defer(self, message: InboundMessage, campaign: Campaign, exc: UpstreamRetryable) -> Reply:
@@ -494,6 +534,13 @@ class Conversation:
             },
         )
         self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
+
+
+def reply_version(campaign: Campaign, program: Program) -> str:
+    """What `campaign`'s reply is rendered from, but the code, as a short hash: a changed campaign file
+    (template, fields, program name) gives a new version, and the cached replies of the old one go unused."""
+    made_of = repr((campaign.reply.source, sorted(campaign.template_context().items()), program.name))
+    return hashlib.blake2b(made_of.encode(), digest_size=8).hexdigest()
 
 
 def _points(value: float | None) -> str | None:

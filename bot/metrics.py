@@ -19,9 +19,9 @@ metric                                   type       labels                      
                                                     not_started, ended)             (`Store.enter`'s answer)
 ``kcb_winner_texts_total``               counter    ``campaign``, ``occasion``      once per recipient of each
                                                     (winner, consolation),          `notify_winners` run (the
-                                                    ``outcome`` (sent, already,     process running `bot draw
-                                                    opted_out, held, refused,       notify`)
-                                                    uncertain)
+                                                    ``outcome`` (queued, already)   process running `bot draw
+                                                                                    notify`); the send engine's
+                                                                                    counts say what was sent
 ``kcb_outbound_sent_total``              counter    ``campaign``                    each text Twilio accepted
                                                                                     (`SmsSender.send`)
 ``kcb_outbound_status_total``            counter    ``status``                      each status callback that became

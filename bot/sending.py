@@ -1,4 +1,4 @@
-"""The send engine: every text the bot sends on its own (birthdays now; broadcasts and winners next).
+"""The send engine: every text the bot sends on its own (birthdays, broadcasts, competition winners).
 
 API, for every outbound path:
 
@@ -12,14 +12,20 @@ API, for every outbound path:
 
 An `Outbound`'s body is the campaign's coupon (issued through issuing.py with the
 campaign's identifier, `year` filling a birthday's "{phone}:{year}") rendered into its
-`reply`, or a fixed `text`. `purpose` says which rules it keeps:
+`reply` (or the campaign template `template` names, e.g. "winner_reply", with `values`
+beside the code, e.g. the entry's number), or a fixed `text`. `purpose` says which rules
+it keeps:
 
 - "outreach" (birthdays, broadcasts, winners): verified consent (`Recipient.consented`: a
   number that texted the program itself since its last opt-out, or an imported audience's),
   quiet hours in the recipient's zone (held until the next allowed moment while that is
   before `deadline`, else skipped and counted), the program's `send_rate`;
 - "answer" (a late code, a landing-form text: the customer asked): goes out at once, whatever
-  the hour, but still never to a number that opted out.
+  the hour, but still never to a number that opted out;
+- "notice" (a competition's winners and consolation texts: the entry is the consent, and a
+  landing-form entrant, the free alternative method of entry, unverified, must be told as a
+  texter is or the draw is unfair): quiet hours and the send rate as for outreach, the opt-out
+  and the undeliverable mark refuse it, no consent check beyond the entry.
 
 Exactly once. `enqueue` claims (recipient, campaign, occasion) in Redis under the
 recipient's hash tag, then queues a leased job ("outbound" queue, apart from the late
@@ -53,10 +59,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from .campaigns import CampaignBook
+from .campaigns import CampaignBook, reply_context
 from .delivery import WorkerPolicy
 from .errors import (
     DeliveryRefused,
@@ -77,7 +83,9 @@ from .worker_loop import serve
 log = logging.getLogger(__name__)
 
 QUEUE = "outbound"
-Purpose = Literal["outreach", "answer"]
+Purpose = Literal["outreach", "answer", "notice"]
+#: The purposes held to the recipient's allowed hours.
+KEEPS_QUIET_HOURS = ("outreach", "notice")
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,10 @@ class Outbound:
     not_before: dt.datetime | None = None
     #: After it the text is dropped, counted as skipped for quiet hours (a birthday: the day's allowed end).
     deadline: dt.datetime | None = None
+    #: The campaign's template the coupon is rendered into: "reply", "winner_reply", "consolation_reply".
+    template: str = "reply"
+    #: What the template gets beside the code and the campaign's own values (a competition's "entry").
+    values: dict[str, str | int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -222,7 +234,7 @@ class SendEngine:
             if settled is not None:
                 return settled
             state = "queued"
-        if out.purpose == "outreach":
+        if out.purpose in KEEPS_QUIET_HOURS:
             waited = self._wait_for_hours(out, recipient.audience)
             if waited is not None:
                 return waited
@@ -289,8 +301,10 @@ class SendEngine:
         if out.text is not None:
             return out.text
         campaign = self.book.by_slug(out.campaign)
-        if campaign is None:
-            self._final(out, "skipped:unknown_campaign", "failed", logging.ERROR)
+        template = getattr(campaign, out.template, None) if campaign is not None else None
+        if template is None:
+            self._final(out, "skipped:unknown_campaign" if campaign is None else f"skipped:no_{out.template}",
+                        "failed", logging.ERROR)
             return None
         code_slug = f"{out.campaign}:{out.occasion}"
         code = self.store.cached_code(out.recipient, code_slug)
@@ -316,8 +330,7 @@ class SendEngine:
                 self._final(out, "skipped:upstream", "upstream", logging.ERROR, f" (Talon.One refused: {exc})")
                 return None
             self.store.cache_code(out.recipient, code_slug, code)
-        context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
-        return campaign.reply.render(**context, code=code)
+        return template.render(**reply_context(campaign, self.book.program, **out.values, code=code))
 
     def _reconcile(self, out: Outbound, state: str) -> bool | None:
         """A "sending" marker left behind: True when the text went out (now recorded), False to wait,

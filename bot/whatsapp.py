@@ -19,8 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from .campaigns import CampaignBook, Program, WhatsAppTemplate
-from .competitions import reply_context
+from .campaigns import CampaignBook, Program, WhatsAppTemplate, reply_context
 from .errors import DeliveryError, NoChannelAllowed, WhatsAppBlocked, WhatsAppWindowClosed
 from .jobs import LateJob
 from .outbound import SmsSender

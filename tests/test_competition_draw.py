@@ -1,5 +1,6 @@
 """The competition draw through `bot draw` on the real Redis: commit, reveal, verify (tampered files too),
-redraw, the refusals, and the winners texted once through the Twilio stand-in."""
+redraw, the refusals, and the winners texted once through the send engine (in process, on an injected clock)
+and the Twilio stand-in."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from bot import competitions
 from bot import draw as draws
 from bot.cli import main
 from bot.conversation import InboundMessage
+from bot.sending import SendPolicy
 from bot.services import Services
 from tests.support.clock import Clock
 from tests.support.competition import competition_file
+from tests.support.sending import drain
 from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, DEPLOYMENT, SHOP_NUMBER, new_sid
 
 NUMBERS = [f"+1212555{n:04d}" for n in range(100, 104)] + [f"+1415555{n:04d}" for n in range(100, 104)]
 #: 17:00 UTC: 12:00 in New York, 09:00 in Los Angeles, inside everyone's allowed hours.
 NOON = dt.datetime(2026, 6, 2, 17, 0, tzinfo=dt.UTC)
+TERMS = 'terms_url = "https://example.com/sms-terms"\n'
 
 
 @pytest.fixture
@@ -32,7 +36,8 @@ def campaigns_text() -> str:
 @pytest.fixture
 def ended(tmp_path):
     path = tmp_path / "ended.toml"
-    path.write_text(competition_file(opens=dt.timedelta(hours=-2), closes=dt.timedelta(seconds=-1)))
+    text = competition_file(opens=dt.timedelta(hours=-2), closes=dt.timedelta(seconds=-1))
+    path.write_text(text.replace(TERMS, TERMS + "send_rate = 100\n"))  # the send engine's pace: no waiting
     return path
 
 
@@ -48,6 +53,17 @@ def env(monkeypatch, settings, ended):
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOON)
+
+
+@pytest.fixture
+def engine(after, clock):
+    # max_hold_s=0: a held text comes due again at once, so the injected clock decides (no sleeping).
+    return after.send_engine(clock=clock, policy=SendPolicy(lease_s=30, max_hold_s=0, reconcile_after_s=5))
 
 
 @pytest.fixture
@@ -152,21 +168,38 @@ def test_entries_after_the_commit_are_refused(capsys, env, entered, after):
     assert late.status == "ended"
 
 
-def test_winners_are_texted_once_and_a_redraw_texts_only_the_next(capsys, tmp_path, env, entered, after, twilio):
+def notify(after, engine, secret: str, **options) -> competitions.NotifyReport:
+    drawn = competitions.kept_draw(after.store, after.book.by_slug("prize"))
+    return competitions.notify_winners(drawn, book=after.book, store=after.store, engine=engine, secret=secret,
+                                       **options)
+
+
+def winner_text(services, number: str) -> str:
+    """`winner_reply` with the entry's number (NUMBERS entered in order) and the coupon its entry got."""
+    code = services.store.cached_code(number, "prize")
+    return f"You won the Acme prize! Entry {NUMBERS.index(number) + 1}, code {code}. Reply to claim."
+
+
+def test_winners_are_texted_once_and_a_redraw_texts_only_the_next(capsys, tmp_path, env, entered, after, engine,
+                                                                  twilio, talon):
     path, document = revealed(capsys, tmp_path)
     secret = env["BOT_SECRET"]
-    pauses = []
-    notify = dict(book=after.book, store=after.store, issuer=after.issuer, guard=after.guard, sms=after.sms,
-                  secret=secret, clock=Clock(NOON), pause=pauses.append)
-    drawn = competitions.kept_draw(after.store, after.book.by_slug("prize"))
-    report = competitions.notify_winners(drawn, **notify)
-    assert (report.sent, report.already) == (2, 0)
-    winners = [number_of(secret, i) for i in document["winners"]]
-    assert sorted(m.to for m in twilio.messages) == sorted(winners)
-    assert all(m.body.startswith("You won the Acme prize! Entry ") for m in twilio.messages)
-    assert pauses == [1.0]  # paced at the send rate: one pause between the two texts
-    again = competitions.notify_winners(drawn, **notify)
-    assert (again.sent, again.already) == (0, 2) and len(twilio.messages) == 2
+    coupons = talon.coupons_created()
+    code, out, err = bot(capsys, "draw", "prize", "notify")
+    assert code == 0, err
+    assert "campaign prize: 2 text(s) queued, 0 queued or sent before; `bot worker` sends them" in out
+    assert twilio.messages == []  # queued: the engine's worker sends them
+    drain(engine)
+    winners = sorted(number_of(secret, i) for i in document["winners"])
+    assert sorted(m.to for m in twilio.messages) == winners
+    # Each with its entry's number and the coupon its entry got: Talon.One retrieved, not created, it.
+    assert sorted(m.body for m in twilio.messages) == sorted(winner_text(entered, n) for n in winners)
+    assert talon.coupons_created() == coupons
+
+    again = notify(after, engine, secret)  # a second notify texts nobody twice
+    assert (again.queued, again.already) == (0, 2)
+    drain(engine)
+    assert len(twilio.messages) == 2
 
     replaced = document["winners"][0]
     code, out, err = bot(capsys, "draw", "prize", "redraw", "--replace", replaced, "--reason", "unclaimed",
@@ -176,37 +209,57 @@ def test_winners_are_texted_once_and_a_redraw_texts_only_the_next(capsys, tmp_pa
     [replacement] = redrawn["replacements"]
     assert replacement["replaced"] == replaced and replacement["reason"] == "unclaimed"
     assert bot(capsys, "draw", "verify", str(path))[0] == 0
-    report = competitions.notify_winners(competitions.kept_draw(after.store, after.book.by_slug("prize")), **notify)
-    assert (report.sent, report.already) == (1, 1)
-    assert twilio.messages[-1].to == number_of(secret, replacement["by"])
+    report = notify(after, engine, secret)
+    assert (report.queued, report.already) == (1, 1)
+    drain(engine)
+    assert len(twilio.messages) == 3 and twilio.messages[-1].to == number_of(secret, replacement["by"])
 
 
-def test_opt_outs_and_quiet_hours_hold_winners_back(capsys, tmp_path, env, entered, after, twilio):
+def test_an_opt_out_at_send_time_and_quiet_hours_hold_winners_back(capsys, tmp_path, env, entered, after, engine,
+                                                                    clock, twilio):
     revealed(capsys, tmp_path, winners=len(NUMBERS))  # everyone wins: each number's hours matter
     secret = env["BOT_SECRET"]
-    stopped = NUMBERS[0]  # in New York
-    entered.conversation.handle(InboundMessage(new_sid(), stopped, SHOP_NUMBER, "STOP"))
-    drawn = competitions.kept_draw(after.store, after.book.by_slug("prize"))
-    notify = dict(book=after.book, store=after.store, issuer=after.issuer, guard=after.guard, sms=after.sms,
-                  secret=secret, pause=lambda s: None)
     # 13:00 UTC: 09:00 in New York, 06:00 in Los Angeles: only the New York winners now.
-    early = competitions.notify_winners(drawn, **notify, clock=Clock(NOON - dt.timedelta(hours=4)))
-    assert early.held == 4 and early.opted_out == 1 and early.sent == 3
-    assert all(m.to.startswith("+1212") for m in twilio.messages) and stopped not in {m.to for m in twilio.messages}
-    later = competitions.notify_winners(drawn, **notify, clock=Clock(NOON))
-    assert (later.sent, later.already, later.opted_out) == (4, 3, 1) and len(twilio.messages) == 7
+    clock.now = NOON - dt.timedelta(hours=4)
+    assert notify(after, engine, secret).queued == len(NUMBERS)
+    stopped = NUMBERS[0]  # in New York: STOP after the notify, before the worker sends
+    entered.conversation.handle(InboundMessage(new_sid(), stopped, SHOP_NUMBER, "STOP"))
+    drain(engine)
+    assert sorted(m.to for m in twilio.messages) == NUMBERS[1:4]
+    occasion = f"winner:{competitions.draw_id(competitions.kept_draw(after.store, after.book.by_slug('prize')))}"
+    assert after.store.outbound_state(stopped, "prize", occasion) == "skipped:opted_out"
+    assert all(after.store.outbound_state(n, "prize", occasion) == "queued" for n in NUMBERS[4:])  # held
+    clock.now = NOON  # 09:00 in Los Angeles
+    drain(engine)
+    assert sorted(m.to for m in twilio.messages) == NUMBERS[1:] and stopped not in {m.to for m in twilio.messages}
 
 
-def test_consolation_texts_everyone_else_once(capsys, tmp_path, env, entered, after, twilio):
+def test_a_landing_form_entrant_is_told_they_won_like_a_texter(capsys, tmp_path, env, services, after, engine,
+                                                               twilio):
+    # The free alternative method of entry: the form's entry (channel "web") verifies no consent.
+    form_entrant = NUMBERS[0]
+    entry = services.conversation.handle(InboundMessage("WEB" + new_sid(), form_entrant, SHOP_NUMBER, "WIN",
+                                                        channel="web"))
+    assert entry.outcome == "entered"
+    assert not after.store.recipient(form_entrant, "prize", "winner:x").consented
     revealed(capsys, tmp_path, winners=1)
-    drawn = competitions.kept_draw(after.store, after.book.by_slug("prize"))
-    report = competitions.notify_winners(drawn, book=after.book, store=after.store, issuer=after.issuer,
-                                         guard=after.guard, sms=after.sms, secret=env["BOT_SECRET"],
-                                         consolation=True, clock=Clock(NOON), pause=lambda s: None)
-    assert report.sent == len(NUMBERS)
+    assert notify(after, engine, env["BOT_SECRET"]).queued == 1
+    drain(engine)
+    [sent] = twilio.messages
+    assert sent.to == form_entrant and sent.body.startswith("You won the Acme prize! Entry 1, code ")
+
+
+def test_consolation_texts_everyone_else_once(capsys, tmp_path, env, entered, after, engine, twilio):
+    revealed(capsys, tmp_path, winners=1)
+    report = notify(after, engine, env["BOT_SECRET"], consolation=True)
+    assert report.queued == len(NUMBERS)
+    drain(engine)
     bodies = [m.body for m in twilio.messages]
     assert sum(b.startswith("You won") for b in bodies) == 1
     assert sum(b.startswith("Not this time") for b in bodies) == len(NUMBERS) - 1
+    assert notify(after, engine, env["BOT_SECRET"], consolation=True).already == len(NUMBERS)
+    drain(engine)
+    assert len(twilio.messages) == len(NUMBERS)
 
 
 def test_entries_export_through_the_cli(capsys, env, entered):

@@ -14,6 +14,7 @@ from bot.sending import Outbound, SendPolicy
 from bot.store import AudienceRecord
 from tests.support.campaign_files import WITH_BIRTHDAYS
 from tests.support.clock import Clock
+from tests.support.sending import drain
 from tests.support.talon_stub import error_body
 from tests.support.twilio_stub import twilio_error
 from tests.support.webhooks import SHOP_NUMBER
@@ -53,14 +54,6 @@ def at(clock: Clock, text: str) -> None:
 def customer(store, phone: str, birthday: str, timezone: str = "", verified: bool = True) -> None:
     store.save_audience([AudienceRecord(phone, birthday, timezone, "2025-01-01T00:00:00+00:00", "till sign-up",
                                         verified)])
-
-
-def drain(engine, steps: int = 20) -> int:
-    """Run the engine until the queue has nothing due (a held job comes due again: at most `steps`)."""
-    for step in range(steps):
-        if not engine.run_once():
-            return step
-    return steps
 
 
 def bodies(twilio, to: str) -> list[str]:

@@ -1,11 +1,15 @@
--- Store.begin: a text's whole decision in one round trip.
+-- Store.begin: a text's whole decision in one round trip; for a repeat texter, its whole answer.
 -- KEYS[1] sid, KEYS[2] optout, KEYS[3] rate, KEYS[4] notice, KEYS[5] code, KEYS[6] lock, KEYS[7] noticed,
--- KEYS[8] ask (a pending question: "BDAY" alone asked for the date)
+-- KEYS[8] ask (a pending question: "BDAY" alone asked for the date), KEYS[9] reply (the cached reply of
+-- KEYS[5]'s campaign), KEYS[10] consent:served
 -- ARGV[1] pending_ttl_ms, ARGV[2] check_optout ('0'/'1'), ARGV[3] rate_interval_ms (0 = no limit),
--- ARGV[4] rate_burst, ARGV[5] notice_ttl_ms, ARGV[6] lock_token ('' = no issuance), ARGV[7] lock_ttl_ms
--- Returns {status, value, opted_out, noticed, asking}:
+-- ARGV[4] rate_burst, ARGV[5] notice_ttl_ms, ARGV[6] lock_token ('' = no issuance), ARGV[7] lock_ttl_ms,
+-- ARGV[8] reply_version ('' = the reply is not served from the cache), ARGV[9] served_since_ms (the consent
+-- retention's cutoff), ARGV[10] reply_ttl_ms, ARGV[11] campaign slug
+-- Returns {status, value, opted_out, noticed, asking[, code]}:
 --   replay (value = stored reply) | in_flight | opted_out
 --   limited (value = 1 when this text gets the one notice of the window)
+--   served (value = the cached reply, already stored for replays; code = the cached code)
 --   ok (value = cached code, or false when nothing is to be issued)
 --   issue (this caller holds the lock: ask upstream) | wait (another caller holds it)
 -- opted_out: 1 when the number's opt-out record says out (a record with state 'in' is a START kept
@@ -30,6 +34,21 @@ if interval > 0 and not gcra(KEYS[3], interval, tonumber(ARGV[4])) then
 end
 if ARGV[6] == '' then return {'ok', false, out, noticed, redis.call('EXISTS', KEYS[8])} end
 local code = redis.call('GET', KEYS[5])
-if code then return {'ok', code, out, noticed, 0} end
+if code then
+  -- The cached reply answers only what finish would have answered unchanged: rendered from this
+  -- template version and this code, no opt-in confirmation due, and the campaign's opt-in source
+  -- already in the consent log within the retention (so finish would write no consent event).
+  if ARGV[8] ~= '' and noticed == 1 then
+    local cached = redis.call('GET', KEYS[9])
+    local head = ARGV[8] .. '\n' .. code .. '\n'
+    local served = tonumber(redis.call('HGET', KEYS[10], ARGV[11]) or '')
+    if cached and string.sub(cached, 1, #head) == head and served and served >= tonumber(ARGV[9]) then
+      local reply = string.sub(cached, #head + 1)
+      redis.call('SET', KEYS[1], 'R' .. reply, 'PX', ARGV[10])
+      return {'served', reply, out, noticed, 0, code}
+    end
+  end
+  return {'ok', code, out, noticed, 0}
+end
 if redis.call('SET', KEYS[6], ARGV[6], 'NX', 'PX', ARGV[7]) then return {'issue', false, out, noticed, 0} end
 return {'wait', false, out, noticed, 0}

@@ -1,8 +1,8 @@
 -- Store.finish: store the reply, cache the code, release the lock, record the
 -- opt-out/in and the consent event, in one round trip.
 -- ARGV is built in Python by senders.finish_args, in the order named here.
-local sid_key, code_key, lock_key, optout_key, consent_key, served_key, noticed_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local sid_key, code_key, lock_key, optout_key, consent_key, served_key, noticed_key, reply_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local reply = ARGV[1]                 -- the reply text, stored for replays
 local reply_ttl_ms = ARGV[2]
 local code = ARGV[3]                  -- '' = no code to cache
@@ -20,6 +20,7 @@ local consent_max_events = ARGV[14]
 local optout_at_us = ARGV[15]         -- the compliance word's arrival time (microseconds)
 local optout_sid = ARGV[16]
 local noticed = ARGV[17]              -- '1': this reply carried the opt-in confirmation
+local cached_reply = ARGV[18]         -- '' | 'version\ncode\nreply': what begin.lua answers a repeat texter
 
 if optout ~= '' then
   -- a compliance word's MessageSid is kept as long as the opt-out record it changed (no expiry),
@@ -34,6 +35,7 @@ if optout ~= '' then
   apply_optout(optout_key, optout, optout_at_us, now_iso, optout_word, optout_sid)
 end
 if noticed == '1' then redis.call('SET', noticed_key, '1', 'PX', code_ttl_ms) end
+if cached_reply ~= '' then redis.call('SET', reply_key, cached_reply, 'PX', code_ttl_ms) end
 if consent_event ~= '' then
   local retention = tonumber(consent_retention_ms)
   local cutoff = tonumber(consent_at_ms) - retention

@@ -44,6 +44,7 @@ from .senders import (
     DEFAULT_CODE_TTL_MS,
     PENDING_TTL_MS,
     REPLY_TTL_MS,
+    CachedReply,
     ConsentEvent,
     Decision,
     Issuance,
@@ -56,8 +57,8 @@ __all__ = [
     "ASK_TTL_MS", "OUTREACH_COUNTS", "AudienceRecord", "Recipient", "is_final",
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
-    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "ConsentEvent", "Decision", "DrawState", "Entry", "EntryResult", "Gate",
-    "Issuance", "Receipt", "Status", "WhatsAppState",
+    "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "CachedReply", "ConsentEvent", "Decision", "DrawState", "Entry",
+    "EntryResult", "Gate", "Issuance", "Receipt", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 

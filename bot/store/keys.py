@@ -20,6 +20,9 @@ key (``P`` = the prefix)                  type / value           lifetime
 ``P:{sender}:code:<slug>``                the issued code        ``code_ttl`` (default 400 days): the
                                                                  "same code again" promise outlives a
                                                                  campaign; Talon.One remains the source
+``P:{sender}:reply:<slug>``               three lines: template  ``code_ttl``: a repeat texter's answer,
+                                          version, code, the     served by begin.lua only while the
+                                          reply rendered for it  version and the code still match
 ``P:{sender}:lock:<slug>``                single-flight token    the issuance budget (PX); released when
                                                                  the code is written or the call failed
 ``P:{sender}:optout``                     hash: state (out/in),  no expiry: the latest STOP or START, kept
@@ -141,7 +144,7 @@ limit allowed, and has a fixed size.
 key                                       bound
 ========================================  ==========================================================
 ``{sender}:sid``                          one per inbound text (Twilio-signed: not anonymous), 24 h
-``{sender}:code`` / ``lock``              one per number and campaign; codes only for texts that
+``{sender}:code`` / ``reply`` / ``lock``  one per number and campaign; codes only for texts that
                                           passed the sender limit and Talon.One's budget
 ``{sender}:optout``                       one per number that texted STOP (signed webhooks only)
 ``{sender}:rate`` / ``notice`` / ``sent`` fixed size, expiring; one set per number
@@ -191,6 +194,9 @@ class Keys:
 
     def code_key(self, sender: str, slug: str) -> str:
         return self._key(sender, "code", slug)
+
+    def reply_key(self, sender: str, slug: str) -> str:
+        return self._key(sender, "reply", slug)
 
     def lock_key(self, sender: str, slug: str) -> str:
         return self._key(sender, "lock", slug)

@@ -1,8 +1,13 @@
 """One customer's state: a text's decision (`begin`), its reply and consent (`finish`), opt-outs, codes.
 
-Round trips per webhook: a repeat texter's whole decision (claim the
-MessageSid, opt-out, rate limit, cached code) is one `begin`; storing the
-reply is one `finish`. A first-time texter's `begin` also takes the
+Round trips per webhook: a repeat texter's whole answer (claim the
+MessageSid, opt-out, rate limit, the cached code's reply, stored for replays)
+is one `begin`, which answers `served` when the reply cached with the code
+(`CachedReply`, written by an earlier `finish`) still matches the campaign's
+template version and code, the number already had its opt-in confirmation,
+and the campaign's opt-in source is in the consent log within the retention:
+then `finish` would have had nothing to write but the replay record. Any other
+text's reply is stored by one `finish`. A first-time texter's `begin` also takes the
 single-flight lock; the caller then asks the upstream gate (gate.py, another
 slot) and `finish` writes the code. The consent log's event, when there is
 one (an opt-out, an opt-in, or the opt-in source the first time a number is
@@ -15,7 +20,7 @@ when newer; `replay_compliance` is that replay, `generation` the marker whose
 absence says Redis lost its data. `has_verified_consent` is what outbound
 features ask: only a number that texted the program itself counts.
 
-`ConsentEvent`, `Decision` and `Issuance` live here: they are what these
+`ConsentEvent`, `Decision`, `Issuance` and `CachedReply` live here: they are what these
 calls take and give, and nothing else makes them.
 """
 
@@ -37,7 +42,7 @@ DEFAULT_CODE_TTL_MS = 400 * 24 * 3600 * 1000
 #: rate limited, so a flood must not grow one key without bound).
 CONSENT_MAX_EVENTS = 500
 
-Status = Literal["replay", "in_flight", "opted_out", "limited", "ok", "issue", "wait"]
+Status = Literal["replay", "in_flight", "opted_out", "limited", "served", "ok", "issue", "wait"]
 
 
 def ms(moment: dt.datetime) -> int:
@@ -119,18 +124,38 @@ class Issuance:
     slug: str
     lock_token: str
     lock_ttl_ms: int
+    #: The campaign reply's template version (`CachedReply.version`); "" = never answer from the cache.
+    reply_version: str = ""
+    #: The consent retention's cutoff: an opt-in source recorded before it is due again (finish writes it).
+    served_since_ms: int = 0
+
+
+@dataclass(frozen=True)
+class CachedReply:
+    """A campaign reply as rendered for one code, kept so `begin` can answer a repeat texter alone.
+
+    `version` names everything the text was rendered from but the code (the
+    template, the campaign's fields, the program's name): a changed campaign
+    file changes it, and `begin` then answers `ok` for a fresh rendering."""
+
+    version: str
+    code: str
+    text: str
+
+    def value(self) -> str:
+        return f"{self.version}\n{self.code}\n{self.text}"
 
 
 def finish_args(
     *, reply: str, reply_ttl_ms: int, code: str, code_ttl_ms: int, lock_token: str, optout: str,
     optout_word: str, now_iso: str, consent_event: str, consent_at_ms: int, consent_retention_ms: int,
     consent_entry: str, consent_campaign: str, consent_max_events: int, optout_at_us: int, optout_sid: str,
-    noticed: bool,
+    noticed: bool, cached_reply: CachedReply | None,
 ) -> list[str | int]:
     """finish.lua's ARGV, in the order of the names at the top of the script."""
     return [reply, reply_ttl_ms, code, code_ttl_ms, lock_token, optout, optout_word, now_iso,
             consent_event, consent_at_ms, consent_retention_ms, consent_entry, consent_campaign, consent_max_events,
-            optout_at_us, optout_sid, "1" if noticed else ""]
+            optout_at_us, optout_sid, "1" if noticed else "", cached_reply.value() if cached_reply else ""]
 
 
 def now_us() -> int:
@@ -166,6 +191,8 @@ class SenderState(Connection):
             self.lock_key(sender, slug) if slug else sid_key,
             self.noticed_key(sender),
             self.ask_key(sender),
+            self.reply_key(sender, slug) if slug else sid_key,
+            self.consent_served_key(sender),
         ]
         args = [
             PENDING_TTL_MS,
@@ -175,12 +202,18 @@ class SenderState(Connection):
             limit.window_ms if limit else 0,
             issuance.lock_token if issuance else "",
             issuance.lock_ttl_ms if issuance else 0,
+            issuance.reply_version if issuance else "",
+            issuance.served_since_ms if issuance else 0,
+            REPLY_TTL_MS,
+            slug or "",
         ]
-        status, value, opted_out, noticed, asking = self._run("begin", keys, args)
+        status, value, opted_out, noticed, asking, *code = self._run("begin", keys, args)
         status = text(status)
         state = {"opted_out": bool(opted_out), "noticed": bool(noticed)}
         if status == "replay":
             return Decision("replay", reply=text(value), opted_out=bool(opted_out))
+        if status == "served":
+            return Decision("served", reply=text(value), code=text(code[0]), **state)
         if status == "limited":
             return Decision("limited", notice=bool(value), **state)
         if status == "ok":
@@ -203,10 +236,12 @@ class SenderState(Connection):
         consent: ConsentEvent | None = None,
         consent_retention_days: int = 1826,
         noticed: bool = False,
+        cached_reply: CachedReply | None = None,
     ) -> None:
         """Store the reply for replays; with `code`, cache it; release `lock_token`; record opt-out/in
         (when newer than the record's `arrived_us`); append `consent` to the consent log (an opt-in
-        source only once per campaign and retention); with `noticed`, remember the opt-in confirmation."""
+        source only once per campaign and retention); with `noticed`, remember the opt-in confirmation;
+        with `cached_reply`, keep it for `begin` to answer the campaign's repeat texts (needs `slug`)."""
         sid_key = self.sid_key(sender, sid)
         keys = [
             sid_key,
@@ -216,6 +251,7 @@ class SenderState(Connection):
             self.consent_key(sender),
             self.consent_served_key(sender),
             self.noticed_key(sender),
+            self.reply_key(sender, slug) if slug else sid_key,
         ]
         args = finish_args(
             reply=reply, reply_ttl_ms=REPLY_TTL_MS, code=code or "", code_ttl_ms=code_ttl_ms,
@@ -227,6 +263,7 @@ class SenderState(Connection):
             consent_campaign=consent.campaign if consent else "",
             consent_max_events=CONSENT_MAX_EVENTS if consent else 0,
             optout_at_us=arrived_us or now_us(), optout_sid=sid, noticed=noticed,
+            cached_reply=cached_reply if slug else None,
         )
         self._run("finish", keys, args)
 
