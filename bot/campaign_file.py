@@ -16,20 +16,27 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .campaign_lint import check_keywords, check_slugs, over_budget
-from .campaign_values import (
-    default_zone,
-    parse_allowed_hours,
-    parse_countries,
-    parse_datetime,
-    parse_limit,
-    parse_local_time,
-    parse_numbers,
-    parse_template,
-    parse_zone_name,
+from .campaign_kinds import (
+    BIRTHDAY_IDENTIFIER,
+    COMPETITION_FIELDS,
+    COMPETITION_REPLIES,
+    REQUIRED_BY_KIND,
+    birthday_fields,
+    competition_fields,
+    entry_reply_as_sent,
+    whatsapp_template,
 )
+from .campaign_lint import check_keywords, check_slugs, over_budget
+from .campaign_program import (
+    LIMIT_FIELDS,
+    NEAR_MISS_DEFAULT,
+    PROGRAM_DEFAULTS,
+    PROGRAM_FIELDS,
+    form_settings,
+    outreach_settings,
+)
+from .campaign_values import parse_datetime, parse_limit, parse_numbers, parse_template
 from .campaigns import (
-    CONTENT_SID_RE,
     DEFAULT_CONSENT_RETENTION_DAYS,
     DEFAULT_MAX_SEGMENTS,
     KINDS,
@@ -40,131 +47,34 @@ from .campaigns import (
     CampaignBook,
     Poster,
     Program,
-    WhatsAppTemplate,
+    says_stop_and_help,
 )
-from .competition_wording import missing_wording, with_legal_wording
 from .compliance import is_compliance_word
 from .errors import CampaignFileError, Problem
-from .form_policy import home_countries
 from .keywords import normalize
-from .limits import FormLimits
 from .replies import ReplyTemplate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 #: Placeholders allowed in a campaign's `identifier` (Python format syntax).
 IDENTIFIER_FIELDS = frozenset({"phone", "slug", "campaign_id", "application_id", "external_campaign_id"})
-#: A birthday campaign's identifier may also name the year, and does by default: a coupon a year.
-BIRTHDAY_IDENTIFIER = "{phone}:{year}"
-BIRTHDAY_DEFAULTS = {
-    "send_at": "10:00",
-    "confirm_reply": "{{ program.name }}: thanks! We will text you a birthday treat on {{ birthday }}. "
-                     "Reply STOP to opt out.",
-    "ask_reply": "{{ program.name }}: when is your birthday? Reply with the month and day, e.g. July 14.",
-}
-
 DEFAULT_REPLIES = {
     "not_started_reply": "{{ program.name }}: this offer has not started yet. Please text again from {{ starts_at }}.",
     "ended_reply": "{{ program.name }}: sorry, this offer has ended.",
 }
-#: A competition's closed replies (outside its window, decided on Redis's clock).
-COMPETITION_REPLIES = {
-    "not_started_reply": "{{ program.name }}: this competition has not opened yet. Please text again from "
-                         "{{ starts_at }}. Rules: {{ rules_url }}",
-    "ended_reply": "{{ program.name }}: sorry, this competition is closed. Rules: {{ rules_url }}",
-}
-#: A competition's own fields; only `kind = "competition"` may set them.
-COMPETITION_FIELDS = ("rules_url", "winner_reply", "consolation_reply", "max_entries_per_person")
-
-PROGRAM_DEFAULTS = {
-    "opt_out_reply": (
-        "{{ program.name }}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
-    ),
-    "opt_in_reply": "{{ program.name }}: you are subscribed again. Reply HELP for help, STOP to cancel.",
-    "limited_reply": "{{ program.name }}: too many messages. Please wait a while before texting again.",
-    "error_reply": (
-        "{{ program.name }}: sorry, we could not get your code right now. Please text again in a few minutes."
-    ),
-    "busy_reply": "{{ program.name }}: we are busy right now. Please text again in a minute.",
-    "pending_reply": "{{ program.name }}: your code is on its way and will arrive by text shortly.",
-    #: Appended to the first message the bot sends a number (CTIA's opt-in confirmation).
-    "opt_in_notice": "{{ program.name }}: Reply STOP to opt out, HELP for help.",
-}
-#: Rendered with `keyword`: the one live keyword a text is one edit away from.
-NEAR_MISS_DEFAULT = "{{ program.name }}: did you mean {{ keyword }}? Text {{ keyword }} to get it."
-LIMIT_FIELDS = ("sender_limit", "upstream_limit")
-#: [program] settings of the landing form: field -> FormLimits attribute.
-FORM_LIMIT_FIELDS = {"form_client_limit": "client", "form_number_limit": "number", "form_country_limit": "country"}
-
-PROGRAM_FIELDS = {
-    "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
-    "max_segments", "opt_out_confirmation", "send_rate", "quiet_hours", "timezone", "whatsapp_numbers",
-    *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
-    "countries", *FORM_LIMIT_FIELDS, "form_hourly_budget",
-}
 POSTER_FIELDS = {"slug", "campaign", "ref", "headline"}
 CAMPAIGN_FIELDS = {
-    "slug",
-    "keywords",
-    "kind",
-    "application_id",
-    "campaign_id",
-    "loyalty_program_id",
-    "external_campaign_id",
-    "reply",
-    "identifier",
-    "starts_at",
-    "ends_at",
-    "numbers",
-    "headline",
-    "send_at",
-    "confirm_reply",
-    "ask_reply",
-    "whatsapp_content_sid",
-    "whatsapp_content_variables",
-    *COMPETITION_FIELDS,
-    *DEFAULT_REPLIES,
-    *LIMIT_FIELDS,
+    "slug", "keywords", "kind", "application_id", "campaign_id", "loyalty_program_id", "external_campaign_id",
+    "reply", "identifier", "starts_at", "ends_at", "numbers", "headline", "send_at", "confirm_reply", "ask_reply",
+    "whatsapp_content_sid", "whatsapp_content_variables", *COMPETITION_FIELDS, *DEFAULT_REPLIES, *LIMIT_FIELDS,
 }
-REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
-    "coupon": ("application_id", "campaign_id", "external_campaign_id"),
-    "loyalty": ("loyalty_program_id",),
-    "referral": ("campaign_id",),
-    # An entry is the Talon.One coupon created or retrieved with the sender's identifier.
-    "competition": ("application_id", "campaign_id", "external_campaign_id", "rules_url", "starts_at", "ends_at",
-                    "winner_reply"),
-    "birthday": ("application_id", "campaign_id", "external_campaign_id"),
-}
+#: Why an `opt_in_notice` without STOP and HELP is refused (DESIGN.md, "Contract: safety").
+OPT_IN_NOTICE_REQUIRED = (
+    'the first message the bot sends a number must say "Reply STOP to opt out" and HELP: '
+    "the notice has to name both STOP and HELP, and cannot be empty"
+)
 
 _SAMPLE = {"code": "SAMPLE-CODE", "balance": 120, "tier": "silver", "points_to_next_tier": 80, "entry": 1234}
-
-
-#: A template's ContentVariables when the campaign names none: Twilio's {{1}} is the code.
-DEFAULT_CONTENT_VARIABLES = {"1": "{{ code }}"}
-
-
-def _whatsapp_template(raw: dict[str, Any], context: dict[str, Any], bad) -> WhatsAppTemplate | None:
-    """A campaign's `whatsapp_content_sid` and `whatsapp_content_variables`, checked."""
-    sid = raw.get("whatsapp_content_sid")
-    variables = raw.get("whatsapp_content_variables")
-    if sid is None:
-        if variables is not None:
-            bad("whatsapp_content_variables", "needs whatsapp_content_sid")
-        return None
-    if not isinstance(sid, str) or not CONTENT_SID_RE.match(sid):
-        bad("whatsapp_content_sid", f"expected a Content Template SID (HX and 32 hex digits), got {sid!r}")
-        return None
-    variables = DEFAULT_CONTENT_VARIABLES if variables is None else variables
-    if not isinstance(variables, dict) or not variables or not all(isinstance(k, str) for k in variables):
-        bad("whatsapp_content_variables", 'expected a table such as { "1" = "{{ code }}" }')
-        return None
-    parsed = {
-        name: parse_template(source, context, lambda m, n=name: bad("whatsapp_content_variables", f"{n}: {m}"))
-        for name, source in variables.items()
-    }
-    if any(template is None for template in parsed.values()):
-        return None
-    return WhatsAppTemplate(sid, parsed)  # type: ignore[arg-type]
 
 
 class _Locator:
@@ -248,11 +158,14 @@ class _Loader:
         self.warnings: list[Problem] = []
         self.max_segments = DEFAULT_MAX_SEGMENTS
 
+    def warn(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
+        self.warnings.append(Problem(self.where.place(table, index, key, label), message))
+
     def warn_if_long(self, table: str, index: int | None, key: str, label: str, text: str) -> None:
         """A warning when `text` (a reply's sample rendering) needs more segments than the budget."""
         message = over_budget(text, self.max_segments)
         if message:
-            self.warnings.append(Problem(self.where.place(table, index, key, label), message))
+            self.warn(table, index, key, label, message)
 
     def warn_if_notice_overflows(
         self, table: str, index: int | None, key: str, label: str, program: Program, text: str
@@ -264,7 +177,7 @@ class _Loader:
         if message and first != text and over_budget(text, self.max_segments) is None:
             message = message.replace("reply needs", "as the first message to a number, with the opt-in "
                                       "confirmation ([program].opt_in_notice) appended, reply needs", 1)
-            self.warnings.append(Problem(self.where.place(table, index, key, label), message))
+            self.warn(table, index, key, label, message)
 
     def problem(self, table: str, index: int | None, key: str | None, label: str, message: str) -> None:
         self.problems.append(Problem(self.where.place(table, index, key, label), message))
@@ -342,10 +255,11 @@ class _Loader:
         templates.append(("near_miss_reply", NEAR_MISS_DEFAULT, {"keyword": "SAMPLE"}))
         for key, default, extra in templates:
             context = {"program": program_stub, **extra}
-            if key == "opt_in_notice" and raw.get(key) == "":
-                replies[key] = ReplyTemplate("")  # the program's replies carry STOP and HELP themselves
+            source = raw.get(key, default)
+            if key == "opt_in_notice" and isinstance(source, str) and not says_stop_and_help(source):
+                bad(key, OPT_IN_NOTICE_REQUIRED)  # an empty one too: the contract's notice cannot be switched off
                 continue
-            template = parse_template(raw.get(key, default), context, lambda m, k=key: bad(k, m))
+            template = parse_template(source, context, lambda m, k=key: bad(k, m))
             if template is not None:
                 replies[key] = template
                 self.warn_if_long("program", None, key, "[program]", template.render(**context))
@@ -355,8 +269,10 @@ class _Loader:
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m)) for key in LIMIT_FIELDS if key in raw
         }
-        outreach = self._outreach_settings(raw, numbers, bad)
-        countries, form_limits = self._form_settings(raw, numbers, bad)
+        outreach = outreach_settings(raw, numbers, bad)
+        countries, form_limits = form_settings(
+            raw, numbers, bad, lambda key, message: self.warn("program", None, key, "[program]", message)
+        )
         if not entry.ok:
             return None
         return Program(
@@ -364,45 +280,6 @@ class _Loader:
             opt_out_confirmation=confirmation, **settings, **limits, **outreach, whatsapp_numbers=whatsapp_numbers,
             frequency=frequency.strip() if frequency else None, countries=countries, form_limits=form_limits,
         )
-
-    def _outreach_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> dict[str, Any]:
-        """The engine's send rate, the allowed hours and the zone of a number whose own is unknown."""
-        outreach: dict[str, Any] = {}
-        send_rate = raw.get("send_rate", 1)
-        if not isinstance(send_rate, (int, float)) or isinstance(send_rate, bool) or not 0 < send_rate <= 1000:
-            bad("send_rate", f"expected texts per second, more than 0 and at most 1000, got {send_rate!r}")
-        else:
-            outreach["send_rate"] = float(send_rate)
-        if "quiet_hours" in raw:
-            hours = parse_allowed_hours(raw["quiet_hours"], lambda m: bad("quiet_hours", m))
-            if hours is not None:
-                outreach["allowed_hours"] = hours
-        zone = parse_zone_name(raw["timezone"], lambda m: bad("timezone", m)) if "timezone" in raw else None
-        outreach["timezone"] = zone or default_zone(numbers)
-        return outreach
-
-    def _form_settings(self, raw: dict[str, Any], numbers: tuple[str, ...], bad) -> tuple[tuple[str, ...], FormLimits]:
-        """The landing form's countries (default: those of `numbers`) and limits."""
-        if "countries" in raw:
-            countries = parse_countries(raw["countries"], lambda m: bad("countries", m))
-        else:
-            countries = home_countries(numbers)
-            if not countries:
-                self.warnings.append(Problem(
-                    self.where.place("program", None, "numbers", "[program]"),
-                    "no E.164 number to take the landing form's countries from, and no countries set: "
-                    "the form texts no one",
-                ))
-        found: dict[str, Any] = {}
-        for key, attribute in FORM_LIMIT_FIELDS.items():
-            if key in raw:
-                found[attribute] = parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
-        budget = raw.get("form_hourly_budget", FormLimits.hourly_budget)
-        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
-            bad("form_hourly_budget", f"expected a whole number of texts per hour (0: none), got {budget!r}")
-        else:
-            found["hourly_budget"] = budget
-        return countries, FormLimits(**{k: v for k, v in found.items() if v is not None})
 
     # -- [[campaigns]]
 
@@ -479,7 +356,7 @@ class _Loader:
             bad("headline", "expected a non-empty text")
             headline = None
 
-        competition = self._competition(entry, raw, kind)
+        competition = competition_fields(raw, kind, bad)
         context = {
             **_SAMPLE,
             "rules_url": competition.get("rules_url"),
@@ -501,16 +378,13 @@ class _Loader:
         for key in ("winner_reply", "consolation_reply"):
             if key in raw:
                 competition[key] = parse_template(raw[key], context, lambda m, k=key: bad(k, m))
-        whatsapp_template = _whatsapp_template(raw, context, bad)
+        whatsapp = whatsapp_template(raw, context, bad)
         limits = {
             key: parse_limit(raw[key], lambda m, k=key: bad(k, m), may_disable=False)
             for key in LIMIT_FIELDS
             if key in raw
         }
-        birthday_fields = self._birthday_fields(raw, program, context, bad) if birthday else {}
-        if not birthday:
-            for key in sorted(set(BIRTHDAY_DEFAULTS) & set(raw)):
-                bad(key, 'only for kind = "birthday"')
+        birthday_settings = birthday_fields(raw, kind, program, context, bad)
         if not entry.ok or reply is None:
             return None
         sent = [("reply", reply), *extra_replies.items()]
@@ -518,7 +392,9 @@ class _Loader:
         for key, template in sent:
             text = template.render(**context)
             if key == "reply" and kind == "competition":
-                text = self._legal_wording(index, label, text, competition["rules_url"])
+                text = entry_reply_as_sent(
+                    text, competition["rules_url"], lambda m: self.warn("campaigns", index, "reply", label, m)
+                )
             self.warn_if_long("campaigns", index, key, label, text)
         if program is not None:
             self.warn_if_notice_overflows("campaigns", index, "reply", label, program, reply.render(**context))
@@ -536,60 +412,12 @@ class _Loader:
             ends_at=window["ends_at"],
             numbers=numbers,
             headline=headline.strip() if headline else None,
-            whatsapp_template=whatsapp_template,
+            whatsapp_template=whatsapp,
             **competition,
             **extra_replies,
             **limits,
-            **birthday_fields,
+            **birthday_settings,
         )
-
-    def _birthday_fields(
-        self, raw: dict[str, Any], program: Program | None, context: dict[str, Any], bad
-    ) -> dict[str, Any]:
-        """A birthday campaign's send time (inside the program's allowed hours) and its BDAY replies."""
-        send_at = parse_local_time(raw.get("send_at", BIRTHDAY_DEFAULTS["send_at"]), lambda m: bad("send_at", m))
-        if send_at is not None and program is not None and send_at not in program.allowed_hours:
-            bad("send_at", f"{send_at:%H:%M} is outside the allowed hours {program.allowed_hours} "
-                           "([program] quiet_hours; at most 08:00-20:00 local time)")
-        replies = {
-            key: parse_template(raw.get(key, BIRTHDAY_DEFAULTS[key]), {**context, "birthday": "July 14"},
-                                lambda m, k=key: bad(k, m))
-            for key in ("confirm_reply", "ask_reply")
-        }
-        return {"send_at": send_at, **replies}
-    def _competition(self, entry: _Entry, raw: dict[str, Any], kind: str) -> dict[str, Any]:
-        """A competition's own fields as `Campaign` arguments (the reply templates are added by the caller)."""
-        if kind != "competition":
-            for key in COMPETITION_FIELDS:
-                if key in raw:
-                    entry.bad(key, f"only a kind = \"competition\" campaign has {key}")
-            return {}
-        fields: dict[str, Any] = {}
-        rules_url = raw.get("rules_url")
-        if "rules_url" in raw:
-            if not isinstance(rules_url, str) or not rules_url.startswith(("https://", "http://")) or " " in rules_url:
-                entry.bad("rules_url", "expected the http(s) URL of the competition's official rules")
-            else:
-                fields["rules_url"] = rules_url
-        most = raw.get("max_entries_per_person", 1)
-        if not isinstance(most, int) or isinstance(most, bool) or most < 1:
-            entry.bad("max_entries_per_person", f"expected a whole number of at least 1, got {most!r}")
-        else:
-            fields["max_entries_per_person"] = most
-        return fields
-
-    def _legal_wording(self, index: int, label: str, text: str, rules_url: str | None) -> str:
-        """The entry reply as sent (with the legal wording), warning when the template leaves it to the bot."""
-        if rules_url is None:
-            return text
-        missing = missing_wording(text, rules_url)
-        if missing:
-            self.warnings.append(Problem(
-                self.where.place("campaigns", index, "reply", label),
-                f"the entry reply lacks {' and '.join(repr(m) for m in missing)}: the bot appends it to every entry "
-                "reply; write it into the template to choose its place and wording",
-            ))
-        return with_legal_wording(text, rules_url)
 
     # -- [[posters]]
 

@@ -47,10 +47,15 @@ DEFAULT_SENDER_LIMIT = RateLimit(rate=20, per_seconds=3600, burst=5)
 DEFAULT_UPSTREAM_LIMIT = RateLimit(rate=500, per_seconds=60, burst=50)
 
 
+def says_stop_and_help(text: str) -> bool:
+    """Whether a text says how to opt out (STOP) and get help (HELP)."""
+    upper = text.upper()
+    return "STOP" in upper and "HELP" in upper
+
+
 def carries_opt_in_notice(program_name: str, text: str) -> bool:
     """Whether a reply already names the program and says how to opt out (STOP) and get help (HELP)."""
-    upper = text.upper()
-    return program_name.upper() in upper and "STOP" in upper and "HELP" in upper
+    return program_name.upper() in text.upper() and says_stop_and_help(text)
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,10 @@ class Program:
 
     def with_opt_in_notice(self, text: str) -> str:
         """`text` as the first message to a number: carrying the program's name, "Reply STOP to opt
-        out" and HELP (CTIA's opt-in confirmation), the `opt_in_notice` appended unless it already does.
-        An empty `opt_in_notice` says the program's replies carry it themselves."""
+        out" and HELP (CTIA's opt-in confirmation), the `opt_in_notice` appended unless it already does
+        (the loader refuses a notice without STOP and HELP: it cannot be switched off)."""
         notice = self.text("opt_in_notice")
-        if not notice or carries_opt_in_notice(self.name, text):
+        if carries_opt_in_notice(self.name, text):
             return text
         return f"{text}\n{notice}"
 

@@ -23,11 +23,12 @@ from functools import wraps
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from . import results
+from . import results, results_outbound
 from .errors import StoreUnavailable
 from .limits import RateLimit
 from .posters.formats import MEDIA_TYPES
 from .posters.options import ERROR_LEVELS, MODES, PAPERS, PosterError, PosterOptions
+from .results_charts import Chart
 from .services import services_of
 from .store import FUNNEL_RETENTION_DAYS, LOGIN_ALL_LOCKED, LOGIN_OK
 from .web import client_key, private_page
@@ -171,16 +172,22 @@ def poster(fmt: str) -> Response:
 # -- results
 
 
-def _results() -> tuple[results.Results | None, str | None]:
+#: The tables /marketer/results.csv writes (`table=`).
+CSV_TABLES = ("funnel", "outbound", "errors")
+
+
+def _results() -> tuple[results.Results | None, results_outbound.Outbound | None, str | None]:
+    """The period's funnel and outbound section, or the error in the period asked for."""
     services = services_of()
     try:
         period = results.period_from(request.args, dt.datetime.now(dt.UTC))
     except results.PeriodError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
     services.conversation.funnel.flush()  # this process's latest counts, not a second late
     if services.sms is not None:
         services.sms.counts.flush()
-    return results.funnel(services.store, services.book, period), None
+    found = results.funnel(services.store, services.book, period)
+    return found, results_outbound.outbound(services.store, period), None
 
 
 @bp.get("/results")
@@ -188,21 +195,21 @@ def _results() -> tuple[results.Results | None, str | None]:
 def results_page() -> Response:
     services = services_of()
     try:
-        found, error = _results()
+        found, sent, error = _results()
     except StoreUnavailable:
         abort(503, description="The results are not available right now (Redis is unreachable).")
-    charts = {row.id: results.Chart.of(row, found.period) for row in found.rows} if found else {}
+    charts = {row.id: Chart.of(row, found.period) for row in found.rows} if found else {}
     try:
-        outreach = results.outreach(services.store, services.book)
+        outreach = results_outbound.outreach(services.store, services.book)
     except StoreUnavailable:
         abort(503, description="The results are not available right now (Redis is unreachable).")
-    outbound_charts = {row.id: results.Chart.of(row, found.period, charted=results.OUTBOUND_CHARTED)
-                       for row in found.outbound.rows} if found and found.outbound else {}
+    outbound_charts = {row.id: Chart.of(row, sent.period, charted=results_outbound.OUTBOUND_CHARTED)
+                       for row in sent.rows} if sent else {}
     html = render_template(
         "results.html", book=services.book, results=found, error=error, charts=charts, columns=results.COLUMNS,
-        outbound_charts=outbound_charts, outbound_columns=results.OUTBOUND_COLUMNS,
+        outbound=sent, outbound_charts=outbound_charts, outbound_columns=results_outbound.OUTBOUND_COLUMNS,
         presets=results.PRESETS, args=request.args, query=request.query_string.decode("latin-1"),
-        retention_days=FUNNEL_RETENTION_DAYS, outreach=outreach, outreach_columns=results.OUTREACH_COLUMNS,
+        retention_days=FUNNEL_RETENTION_DAYS, outreach=outreach, outreach_columns=results_outbound.OUTREACH_COLUMNS,
     )
     return Response(html, 400 if error else 200, mimetype="text/html")
 
@@ -211,17 +218,23 @@ def results_page() -> Response:
 @login_required
 def results_csv() -> Response:
     try:
-        found, error = _results()
+        found, sent, error = _results()
     except StoreUnavailable:
         return Response("The results are not available right now (Redis is unreachable).\n", 503, mimetype="text/plain")
     if error:
         return Response(f"{error}\n", 400, mimetype="text/plain")
     by_step = bool(request.args.get("by_step"))
     table = request.args.get("table", "funnel")
-    if table not in results.TABLES:
-        return Response(f"table: one of {', '.join(results.TABLES)}\n", 400, mimetype="text/plain")
+    if table not in CSV_TABLES:
+        return Response(f"table: one of {', '.join(CSV_TABLES)}\n", 400, mimetype="text/plain")
     name = f"results-{found.period.start:%Y%m%dT%H}-{found.period.end:%Y%m%dT%H}{'-by-step' if by_step else ''}.csv"
     if table != "funnel":
         name = name.replace("results-", f"results-{table}-", 1)
-    return Response(results.to_csv(found, by_step=by_step, table=table), 200,
+    if table == "errors":
+        body = results_outbound.errors_csv(sent)
+    elif table == "outbound":
+        body = results_outbound.outbound_csv(sent, by_step=by_step)
+    else:
+        body = results.to_csv(found, by_step=by_step)
+    return Response(body, 200,
                     {"Content-Disposition": f'attachment; filename="{name}"'}, mimetype="text/csv")

@@ -65,7 +65,7 @@ class Ledger(Protocol):
 
 
 class OutboundCounts(Protocol):
-    """The results page's outbound counts (`results.OutboundFunnel`)."""
+    """The results page's outbound counts (`results_outbound.OutboundFunnel`)."""
 
     def add(self, sent_hour: dt.datetime, campaign: str, occasion: str, event: str) -> None: ...
 

@@ -29,7 +29,7 @@ from flask import Blueprint, Response, abort, request
 from . import metrics
 from .errors import StoreUnavailable
 from .phone import bare_address, mask
-from .results import ERROR_EVENT, OutboundFunnel
+from .results_outbound import ERROR_EVENT, OutboundFunnel
 from .services import services_of
 from .store import FINAL_STATUSES, STATUS_RANK, Receipt, Store
 from .store.receipts import Mark

@@ -21,8 +21,9 @@ page's "Competition entries" table.
 
 Reading. `funnel` sums the hourly buckets of a `Period` into one `Row` per
 campaign (all its posters) and per (campaign, poster), with a series per
-chart step; `Chart` lays a row's series out as a server-rendered SVG line
-chart; `to_csv` writes the same numbers.
+chart step; `to_csv` writes the same numbers (`results_charts.Chart` draws a
+row's series). The texts the bot sent and their receipts are the page's outbound
+section, `results_outbound`, built on the same `Funnel`, `Period` and `Row`.
 """
 
 from __future__ import annotations
@@ -174,25 +175,6 @@ class Funnel:
         _ensure_flusher()
 
 
-class OutboundFunnel(Funnel):
-    """Counts outbound texts (`sent`, at the send) and their receipts' final statuses, by the hour the
-    text was sent, under (campaign, occasion): so a period's row says what became of its texts."""
-
-    what = "outbound counts"
-
-    def add(self, sent_hour: dt.datetime, campaign: str, occasion: str, event: str) -> None:
-        """Count one outbound event; never raises (the text and its receipt matter more than the count)."""
-        try:
-            name = funnel_field(campaign, occasion, event)
-        except ValueError as exc:
-            log.error("outbound counts: not counted: %s", exc)
-            return
-        self._add(funnel_hour(sent_hour), name)
-
-    def _write(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
-        self.store.count_outbound(counts)
-
-
 # -- reading
 
 
@@ -306,8 +288,6 @@ class Results:
     period: Period
     rows: list[Row] = field(default_factory=list)
     entries: list[EntryRow] = field(default_factory=list)
-    #: The outbound section: texts we sent in the period and their receipts.
-    outbound: Outbound | None = None
 
 
 def entry_rows(store: Store, book: CampaignBook, period: Period) -> list[EntryRow]:
@@ -331,7 +311,7 @@ def entry_rows(store: Store, book: CampaignBook, period: Period) -> list[EntryRo
 def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
     """Sum the period's hourly buckets into campaign rows, each followed by its poster rows."""
     points = period.points
-    cells = _cells(store.funnel_counts(period.hours), period)
+    cells = cells_of(store.funnel_counts(period.hours), period)
 
     posters_of: dict[str, list[str]] = {c.slug: [] for c in book.campaigns}
     for poster in book.posters:
@@ -346,20 +326,19 @@ def funnel(store: Store, book: CampaignBook, period: Period) -> Results:
     for campaign, posters in posters_of.items():
         if campaign not in declared and not any((campaign, p) in cells for p in posters):
             continue
-        poster_rows = [_row(campaign, p, cells.get((campaign, p)), len(points)) for p in posters]
+        poster_rows = [row_of(campaign, p, cells.get((campaign, p)), len(points)) for p in posters]
         total = [
             sum((row_cells[i] for row_cells in (cells.get((campaign, p)) for p in posters) if row_cells), Counter())
             for i in range(len(points))
         ]
-        results.rows.append(_row(campaign, None, total, len(points), declared=campaign in declared or not campaign))
+        results.rows.append(row_of(campaign, None, total, len(points), declared=campaign in declared or not campaign))
         if campaign:  # texts that matched no campaign have no posters to show
             results.rows.extend(poster_rows)
     results.entries = entry_rows(store, book, period)
-    results.outbound = outbound(store, period)
     return results
 
 
-def _row(campaign: str, poster: str | None, cells: list[Counter] | None, n: int, declared: bool = True,
+def row_of(campaign: str, poster: str | None, cells: list[Counter] | None, n: int, declared: bool = True,
          *, columns: Callable[[Mapping[str, int]], dict[str, int]] = columns_of) -> Row:
     cells = cells or [Counter() for _ in range(n)]
     per_point = [columns(c) for c in cells]
@@ -368,7 +347,7 @@ def _row(campaign: str, poster: str | None, cells: list[Counter] | None, n: int,
     return Row(campaign, poster, totals, series, declared)
 
 
-def _cells(
+def cells_of(
     raw: dict[dt.datetime, dict[tuple[str, str, str], int]], period: Period,
 ) -> dict[tuple[str, str], list[Counter]]:
     """(campaign, poster or occasion) -> chart step -> event -> count."""
@@ -380,19 +359,14 @@ def _cells(
     return cells
 
 
-#: The tables `to_csv` writes.
-TABLES = ("funnel", "outbound", "errors")
+def to_csv(results: Results, *, by_step: bool = False) -> str:
+    """The funnel as CSV: one line per campaign and poster row; `by_step`: one per row and chart step."""
+    return rows_csv(results.rows, results.period, COLUMNS, "poster", by_step=by_step)
 
 
-def to_csv(results: Results, *, by_step: bool = False, table: str = "funnel") -> str:
-    """One of the page's `TABLES` as CSV: the funnel, the outbound section, or its failures by error code;
-    `by_step`: one line per row and chart step (start, end in UTC)."""
-    if table == "errors":
-        return errors_csv(results.outbound or Outbound(results.period))
-    if table == "outbound":
-        rows, columns, sub = (results.outbound.rows if results.outbound else []), OUTBOUND_COLUMNS, "occasion"
-    else:
-        rows, columns, sub = results.rows, COLUMNS, "poster"
+def rows_csv(rows: list[Row], period: Period, columns: tuple[str, ...], sub: str, *, by_step: bool = False) -> str:
+    """`rows` as CSV under `columns`, the second level (a row with a poster) named `sub`; `by_step`: one
+    line per row and chart step (start, end in UTC)."""
 
     def level(row: Row) -> str:
         return "campaign" if row.poster is None else sub
@@ -403,9 +377,9 @@ def to_csv(results: Results, *, by_step: bool = False, table: str = "funnel") ->
     if by_step:
         writer.writerow(["start", "end", *head])
         for row in rows:
-            for i, start in enumerate(results.period.points):
+            for i, start in enumerate(period.points):
                 values = [row.series[column][i] for column in columns]
-                writer.writerow([_iso(start), _iso(start + results.period.step), level(row), row.campaign,
+                writer.writerow([_iso(start), _iso(start + period.step), level(row), row.campaign,
                                  row.poster or "", *values])
     else:
         writer.writerow(head)
@@ -414,141 +388,5 @@ def to_csv(results: Results, *, by_step: bool = False, table: str = "funnel") ->
     return out.getvalue()
 
 
-def errors_csv(outbound: Outbound) -> str:
-    """The outbound section's failures by Twilio error code, as CSV."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["campaign", "occasion", "error_code", "texts"])
-    writer.writerows(outbound.errors)
-    return out.getvalue()
-
-
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%MZ")
-
-
-# -- the outbound section: texts we sent and what their receipts said
-
-#: The outbound section's columns, in order (page, CSV and charts). Counted by the hour each text was sent.
-OUTBOUND_COLUMNS = ("sent", "delivered", "undelivered", "failed", "pending", "opted_out", "unreachable", "filtered")
-OUTBOUND_CHARTED = {"sent": "#1f77b4", "delivered": "#2ca02c", "undelivered": "#ff7f0e", "failed": "#d62728"}
-#: Twilio error codes with a column of their own (every code is also in the errors table).
-ERROR_COLUMNS = {"21610": "opted_out", "21614": "unreachable", "30006": "unreachable", "30007": "filtered"}
-#: The event a receipt's ErrorCode is counted under: "error:<code>".
-ERROR_EVENT = "error:"
-
-
-def outbound_columns_of(events: Mapping[str, int]) -> dict[str, int]:
-    """One (campaign, occasion)'s raw outbound events -> the outbound columns."""
-    sent = events.get("sent", 0)
-    final = {
-        "delivered": events.get("delivered", 0) + events.get("read", 0),
-        "undelivered": events.get("undelivered", 0),
-        "failed": events.get("failed", 0) + events.get("canceled", 0),
-    }
-    named = dict.fromkeys(("opted_out", "unreachable", "filtered"), 0)
-    for event, n in events.items():
-        column = ERROR_COLUMNS.get(event.removeprefix(ERROR_EVENT)) if event.startswith(ERROR_EVENT) else None
-        if column:
-            named[column] += n
-    return {"sent": sent, **final, "pending": max(0, sent - sum(final.values())), **named}
-
-
-@dataclass
-class Outbound:
-    """Per campaign (and each occasion under it: late replies, the landing form, a broadcast, ...)."""
-
-    period: Period
-    rows: list[Row] = field(default_factory=list)
-    #: (campaign, occasion, error code, texts), most first
-    errors: list[tuple[str, str, str, int]] = field(default_factory=list)
-
-
-def outbound(store: Store, period: Period) -> Outbound:
-    """Sum the period's outbound buckets into campaign rows, each followed by its occasions' rows."""
-    n = len(period.points)
-    cells = _cells(store.outbound_counts(period.hours), period)
-    result = Outbound(period)
-    for campaign in sorted({campaign for campaign, _ in cells}):
-        occasions = sorted(occasion for c, occasion in cells if c == campaign)
-        total = [sum((cells[(campaign, o)][i] for o in occasions), Counter()) for i in range(n)]
-        result.rows.append(_row(campaign, None, total, n, columns=outbound_columns_of))
-        result.rows.extend(_row(campaign, o, cells[(campaign, o)], n, columns=outbound_columns_of) for o in occasions)
-    errors: Counter = Counter()
-    for (campaign, occasion), steps in cells.items():
-        for event, count in sum(steps, Counter()).items():
-            if event.startswith(ERROR_EVENT):
-                errors[(campaign, occasion, event.removeprefix(ERROR_EVENT))] += count
-    result.errors = [(*key, count) for key, count in sorted(errors.items(), key=lambda item: (-item[1], item[0]))]
-    return result
-
-
-# -- charts (drawn by the template as inline SVG)
-
-
-@dataclass(frozen=True)
-class Line:
-    name: str
-    colour: str
-    values: list[int]
-    points: str  # "x,y x,y ..." for <polyline points>
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    top: int
-    plot_width: int
-    plot_height: int
-    lines: list[Line]
-    y_ticks: list[tuple[float, int]]  # (y, value)
-    x_ticks: list[tuple[float, str]]  # (x, label)
-    maximum: int
-
-    @classmethod
-    def of(cls, row: Row, period: Period, width: int = 640, height: int = 200,
-           charted: Mapping[str, str] = CHARTED) -> Chart:
-        left, top, right, bottom = 44, 10, 10, 26
-        plot_w, plot_h = width - left - right, height - top - bottom
-        points = period.points
-        maximum = max([1, *(v for column in charted for v in row.series[column])])
-        scale = _nice(maximum)
-
-        def x(i: int) -> float:
-            return left + (plot_w * i / (len(points) - 1) if len(points) > 1 else plot_w / 2)
-
-        def y(v: float) -> float:
-            return top + plot_h - plot_h * v / scale
-
-        lines = [  # drawn last to first: scans and texts on top where lines meet
-            Line(column, colour, row.series[column],
-                 " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(row.series[column])))
-            for column, colour in reversed(charted.items())
-        ]
-        y_ticks = [(y(scale * k / 4), round(scale * k / 4)) for k in range(5) if float(scale * k / 4).is_integer()]
-        every = max(1, len(points) // 6)
-        fmt = ("%H:%M" if period.step < DAY and period.end - period.start <= DAY
-               else "%b %d" if period.step >= DAY else "%b %d %Hh")
-        x_ticks = [(x(i), points[i].strftime(fmt)) for i in range(0, len(points), every)]
-        return cls(width, height, left, top, plot_w, plot_h, lines, y_ticks, x_ticks, maximum)
-
-
-def _nice(maximum: int) -> int:
-    """The y axis' top: the smallest of 4, 8, 20, 40, 80, 200, ... at or above `maximum` (ticks in quarters)."""
-    scale = 4
-    while scale < maximum:
-        scale = scale * 2 if str(scale)[0] in "4" else scale * 5 // 2 if str(scale)[0] == "8" else scale * 2
-    return scale
-
-
-# -- outreach (birthday coupons): totals per campaign, not per hour
-
-#: The outreach row's columns: the store's counts (store/outreach.py), in the page's order.
-OUTREACH_COLUMNS = ("planned", "sent", "quiet_hours", "opted_out", "no_consent", "upstream", "failed")
-
-
-def outreach(store: Store, book: CampaignBook) -> list[tuple[str, dict[str, int]]]:
-    """(slug, counts) for each birthday campaign: texts planned, sent, and skipped by reason, all time."""
-    return [(c.slug, store.outreach_counts(c.slug)) for c in book.campaigns if c.kind == "birthday"]

@@ -23,7 +23,8 @@ from .journal import Journal
 from .limits import BreakerPolicy
 from .outbound import SmsSender
 from .planner import BirthdayPlanner
-from .results import Funnel, OutboundFunnel
+from .results import Funnel
+from .results_outbound import OutboundFunnel
 from .sandbox import SandboxIssuer
 from .sending import SendEngine, SendPolicy
 from .store import Store, connect

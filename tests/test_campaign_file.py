@@ -50,6 +50,23 @@ def test_unknown_program_field_is_refused(tmp_path):
     assert f":{line_of(text, 'colour')}: [program].colour: unknown field 'colour'" in problem
 
 
+@pytest.mark.parametrize("notice", [
+    '""', '"   "', '"{{ program.name }}: Reply STOP to opt out."', '"{{ program.name }}: Text HELP for help."',
+])
+def test_an_opt_in_notice_without_stop_and_help_is_refused_with_its_place(tmp_path, notice):
+    text = CAMPAIGNS.replace("terms_url =", f"opt_in_notice = {notice}\nterms_url =")
+    [problem] = problems(tmp_path, text)
+    assert f"campaigns.toml:{line_of(text, 'opt_in_notice')}: [program].opt_in_notice: " in problem
+    assert 'must say "Reply STOP to opt out" and HELP' in problem
+
+
+def test_an_opt_in_notice_of_its_own_wording_is_kept(tmp_path):
+    notice = "Acme: msgs may be recurring. help=HELP, stop=STOP"
+    text = CAMPAIGNS.replace("terms_url =", f'opt_in_notice = "{notice}"\nterms_url =')
+    program = load_campaigns(write(tmp_path, text)).program
+    assert program.with_opt_in_notice("Code X1") == f"Code X1\n{notice}"
+
+
 def test_duplicate_keyword_is_refused_naming_both_campaigns(tmp_path):
     text = CAMPAIGNS.replace('keywords = ["REFER"]', 'keywords = ["REFER", "save!"]')
     [problem] = problems(tmp_path, text)

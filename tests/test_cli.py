@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from tests.support.bot_process import clean_environ
+from tests.support.campaign_files import first_reply
 from tests.support.webhooks import DEPLOYMENT
 
 
@@ -47,7 +48,7 @@ def test_simulate_uses_talon_one_and_redis_when_configured(talon, redis_url, cam
         "CAMPAIGNS_FILE": str(campaigns_file),
     }
     result = bot("simulate", "--from", "+15551230000", "SAVE", env=env)
-    assert result.stdout.strip() == "Your Acme code: T1-00001. Show it at the till.", result.stderr
+    assert result.stdout.strip() == first_reply("Your Acme code: T1-00001. Show it at the till."), result.stderr
     [call] = talon.calls("/customer_engagement/coupon")
     assert call.param("identifier") == "+15551230000"
     assert call.headers["authorization"] == "ApiKey-v1 cli-key"

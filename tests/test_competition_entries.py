@@ -14,6 +14,7 @@ from bot.competitions import export_entries
 from bot.conversation import InboundMessage
 from bot.landing import FORM_TTL_MS
 from bot.services import services_of
+from tests.support.campaign_files import first_reply
 from tests.support.clock import Clock
 from tests.support.competition import RULES_URL, competition_file
 from tests.support.twiml import reply as message_text
@@ -48,8 +49,8 @@ def test_a_keyword_enters_once_and_the_reply_carries_the_rules(text, services, t
     again = message_text(text("win!", sender=ANNA))
     other = message_text(text("WIN", sender=BEN))
     assert first.startswith("Acme prize draw: you are entry 1. Your code: ")
-    assert first.endswith(f"No purchase necessary. Rules: {RULES_URL}")
-    assert again == first  # a duplicate: the same reply, the same entry number
+    assert again.endswith(f"No purchase necessary. Rules: {RULES_URL}")
+    assert first == first_reply(again)  # a duplicate: the same reply (the first with the notice), the same entry
     assert "entry 2." in other
     calls = talon.calls("/customer_engagement/coupon")
     assert [c.param("identifier") for c in calls] == [ANNA, BEN]
@@ -67,7 +68,7 @@ def test_a_template_with_the_wording_is_sent_as_written(settings, tmp_path):
     app = app_with(settings, tmp_path, text)
     services = services_of(app)
     reply = services.conversation.handle(InboundMessage(new_sid(), ANNA, SHOP_NUMBER, "WIN"))
-    assert reply.text == f"Entry 1, code {reply.code}. No purchase necessary; rules {RULES_URL}"
+    assert reply.text == first_reply(f"Entry 1, code {reply.code}. No purchase necessary; rules {RULES_URL}")
     services.issuer.close()
 
 
@@ -97,7 +98,7 @@ def test_the_landing_form_enters_the_same_way_and_texts_the_reply(client, servic
     assert sent.to == ANNA and "entry 1." in sent.body and "No purchase necessary" in sent.body
     # The same person by SMS afterwards: the same entry, not a second one.
     by_sms = services.conversation.handle(InboundMessage(new_sid(), ANNA, SHOP_NUMBER, "WIN"))
-    assert by_sms.text == sent.body and by_sms.outcome == "entry_repeat"
+    assert sent.body == first_reply(by_sms.text) and by_sms.outcome == "entry_repeat"
     [row] = exported(services)
     assert (row["entry"], row["channel"]) == ("1", "web")
 
@@ -109,7 +110,7 @@ def test_after_the_end_on_redis_clock_the_closed_reply_whatever_the_app_clock(se
     services.conversation.clock = Clock(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     reply = services.conversation.handle(InboundMessage(new_sid(), ANNA, SHOP_NUMBER, "WIN"))
     assert reply.outcome == "ended"
-    assert reply.text == f"Acme Rewards: sorry, this competition is closed. Rules: {RULES_URL}"
+    assert reply.text == first_reply(f"Acme Rewards: sorry, this competition is closed. Rules: {RULES_URL}")
     assert exported(services) == [] and talon.calls("/customer_engagement/coupon") == []
     services.issuer.close()
 

@@ -13,30 +13,23 @@ import pytest
 from bot.campaign_file import load_campaigns
 from bot.journal import ComplianceRecord, Journal
 from bot.phone import address_of
-from tests.support.campaign_files import CAMPAIGNS
+from tests.support.campaign_files import CAMPAIGNS, NOTICE, first_reply
 from tests.support.twiml import reply
 
-NOTICE = "Acme Rewards: Reply STOP to opt out, HELP for help."
 CODE_REPLY = "Your Acme code: T1-00001. Show it at the till."
-WITH_NOTICE = CAMPAIGNS.replace('opt_in_notice = ""\n', "")
-
-
-@pytest.fixture
-def campaigns_text() -> str:
-    return WITH_NOTICE
 
 
 # -- the opt-in confirmation
 
 
 def test_the_first_message_to_a_number_carries_the_opt_in_confirmation_once(text):
-    assert reply(text("SAVE")) == f"{CODE_REPLY}\n{NOTICE}"
+    assert reply(text("SAVE")) == first_reply(CODE_REPLY)
     assert reply(text("SAVE")) == CODE_REPLY
     assert reply(text("PIZZA", sender="+15557654321")).endswith(NOTICE)
 
 
 def test_a_reply_that_already_says_stop_and_help_gets_nothing_appended(tmp_path):
-    text = WITH_NOTICE.replace("Show it at the till.", "Acme Rewards. Reply STOP to stop, HELP for help.")
+    text = CAMPAIGNS.replace("Show it at the till.", "Acme Rewards. Reply STOP to stop, HELP for help.")
     path = tmp_path / "c.toml"
     path.write_text(text)
     program = load_campaigns(path).program
@@ -46,7 +39,7 @@ def test_a_reply_that_already_says_stop_and_help_gets_nothing_appended(tmp_path)
 def test_bot_check_warns_when_the_appended_confirmation_overflows_the_budget(tmp_path):
     fits_alone = "Your Acme code: {{ code }}. " + "x" * 270  # 2 segments alone, 3 with the notice
     path = tmp_path / "c.toml"
-    path.write_text(WITH_NOTICE.replace("Your Acme code: {{ code }}. Show it at the till.", fits_alone))
+    path.write_text(CAMPAIGNS.replace("Your Acme code: {{ code }}. Show it at the till.", fits_alone))
     [warning] = load_campaigns(path).warnings
     assert "(spring).reply" in str(warning) and "opt-in confirmation" in str(warning)
 

@@ -10,13 +10,15 @@ import pytest
 from bot import create_app
 from bot.store import connect
 from tests.support.bot_process import BotProcess, WorkerProcess, env_of, kill_a_worker_mid_send, wait_until
+from tests.support.campaign_files import first_reply
 from tests.support.talon_stub import error_body
 from tests.support.twilio_stub import twilio_error
 from tests.support.twiml import reply
 from tests.support.webhooks import SHOP_NUMBER, send_signed, sign, twilio_form, twiml_message
 
 COUPON = "/customer_engagement/coupon"
-PENDING = "Acme Rewards: your code is on its way and will arrive by text shortly."
+#: The late code's first reply: the number's first message, so it carries the opt-in notice.
+PENDING = first_reply("Acme Rewards: your code is on its way and will arrive by text shortly.")
 
 
 def code_text(code: str) -> str:

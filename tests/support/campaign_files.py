@@ -16,9 +16,6 @@ numbers = ["+15005550006"]
 help = "Acme Rewards: text SAVE for a coupon. Up to 2 msgs/mo. Msg&data rates may apply. Reply STOP to cancel."
 fallback = "Sorry, we don't know that word. Text HELP for help."
 terms_url = "https://example.com/sms-terms"
-# The suite asserts replies byte for byte; tests/test_consent_*.py assert the opt-in confirmation
-# the bot appends to a number's first message by default.
-opt_in_notice = ""
 
 [[campaigns]]
 slug = "spring"
@@ -47,6 +44,15 @@ campaign_id = 347
 external_campaign_id = "sms-refer"
 reply = "Share your code {{ code }} with a friend."
 """
+
+#: The opt-in confirmation the bot appends to the first message it sends a number (the default
+#: `[program] opt_in_notice`, rendered for CAMPAIGNS' program).
+NOTICE = "Acme Rewards: Reply STOP to opt out, HELP for help."
+
+
+def first_reply(text: str) -> str:
+    """`text` as the first message the bot sends a number: with the opt-in confirmation appended."""
+    return f"{text}\n{NOTICE}"
 
 
 WITH_POSTERS = CAMPAIGNS.replace(

@@ -15,6 +15,15 @@ def messages(response) -> list[str]:
     return [child.text or "" for child in root]
 
 
+def message_of(twiml: str | bytes) -> str | None:
+    """The one message of a TwiML body already read, or None when it has none."""
+    root = ET.fromstring(twiml)
+    assert root.tag == "Response"
+    texts = [child.text or "" for child in root]
+    assert len(texts) <= 1, texts
+    return texts[0] if texts else None
+
+
 def reply(response) -> str | None:
     """The one message of a TwiML response, or None when it has none."""
     texts = messages(response)
