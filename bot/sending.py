@@ -213,6 +213,8 @@ class SendEngine:
         state = recipient.state
         if state is None or is_final(state):
             return True  # decided already (or the claim expired: nothing to send)
+        if self.store.broadcast_cancelled(out.occasion):
+            return self._final(out, "skipped:cancelled", "cancelled")
         if recipient.opted_out:
             return self._final(out, "skipped:opted_out", "opted_out")
         if out.purpose == "outreach" and not recipient.consented:
@@ -246,6 +248,7 @@ class SendEngine:
         moved, _ = self.store.outbound_step(out.recipient, out.campaign, out.occasion, expected="", new=state)
         if moved:
             self.store.count_outreach(out.campaign, {count: 1})
+            self.store.count_broadcast(out.occasion, count)
             log.log(level, "%s text to %s: %s%s", out.campaign, mask(out.recipient), state, why)
         return True
 

@@ -1,5 +1,6 @@
 """The `bot` command: simulate a text, run the worker, check a campaign file or a whole deployment, export the
-consent log, make a poster, summarise scans, run a competition's draw and export its entries. A closed stdout
+consent log, make a poster, summarise scans, run a competition's draw and export its entries, send a
+broadcast. A closed stdout
 pipe ends any of them quietly (status 141).
 
 One module per command group; each has an `add_<command>(commands)` that adds its subcommand, and
@@ -13,12 +14,13 @@ import os
 import sys
 
 from ..errors import ConfigError
-from . import draw, exports, files, texts
+from . import draw, exports, files, send, texts
 
 #: Every subcommand, in `bot --help`'s order.
 COMMANDS = (
     texts.add_simulate, texts.add_worker, files.add_check, exports.add_consent, exports.add_audience,
-    files.add_poster, files.add_scans, draw.add_draw, exports.add_entries, files.add_doctor,
+    files.add_poster, files.add_scans, draw.add_draw, exports.add_entries, send.add_send, send.add_sends,
+    files.add_doctor,
 )
 
 
