@@ -227,7 +227,8 @@ def enqueue(store: Store, engine: SendEngine, record: BroadcastRecord, *, batch:
     not_before = dt.datetime.fromisoformat(record.at) if record.at else None
     occasion = broadcast_occasion(record.id)
     position, queued, batches = record.enqueued, 0, 0
-    store.update_broadcast(record.id, state="running")
+    if record.state == "scheduled":
+        store.update_broadcast(record.id, state="running")
     while position < record.size:
         current = store.broadcast(record.id)
         if current is None or current.state == "cancelled":

@@ -37,7 +37,7 @@ racing has surely timed out) and sends only if it did not: never twice. Twilio's
 records the opt-out; any other refusal is recorded on the claim (failed:<code>) and never
 retried blindly. Talon.One failing is retried with backoff, then skipped with a log line
 and a count. At the moment of sending the opt-out, consent and the hour are read again,
-so a STOP between planning and sending is honoured.
+so a STOP between planning and sending is honoured, and so is a cancelled broadcast (bot/broadcasts.py).
 
 The clock (`clock=`) is injected: quiet hours, deadlines and holds follow it; the lease,
 the queue's due times and the send rate run on Redis's clock, shared by every worker.
@@ -213,8 +213,6 @@ class SendEngine:
         state = recipient.state
         if state is None or is_final(state):
             return True  # decided already (or the claim expired: nothing to send)
-        if self.store.broadcast_cancelled(out.occasion):
-            return self._final(out, "skipped:cancelled", "cancelled")
         if recipient.opted_out:
             return self._final(out, "skipped:opted_out", "opted_out")
         if out.purpose == "outreach" and not recipient.consented:
@@ -224,6 +222,8 @@ class SendEngine:
             if settled is not None:
                 return settled
             state = "queued"
+        if self.store.broadcast_cancelled(out.occasion):  # after the reconcile: a text that went out is "sent"
+            return self._final(out, "skipped:cancelled", "cancelled")
         if out.purpose == "outreach":
             waited = self._wait_for_hours(out, recipient.audience)
             if waited is not None:

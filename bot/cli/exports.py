@@ -72,7 +72,8 @@ def _output(path: str | None) -> Iterator[TextIO]:
         yield out
 
 
-def _audience_services():
+def kept_services():
+    """The deployment's services, saying so when the store is the embedded one (it keeps nothing after the command)."""
     from ..services import Services
 
     services = Services.build(Settings.from_env())
@@ -84,7 +85,7 @@ def _audience_services():
 def _audience_import(args: argparse.Namespace) -> int:
     from ..audiences import import_audience
 
-    services = _audience_services()
+    services = kept_services()
     try:
         result = import_audience(services.store, args.file, services.book.program, skip_bad=args.skip_bad)
     except OSError as exc:
@@ -104,7 +105,7 @@ def _audience_import(args: argparse.Namespace) -> int:
 def _audience_export(args: argparse.Namespace) -> int:
     from ..audiences import export_audience
 
-    services = _audience_services()
+    services = kept_services()
     return _write_csv(args.output, lambda out: export_audience(services.store, out), "customer(s)")
 
 
@@ -113,7 +114,7 @@ def _audience_stats(args: argparse.Namespace) -> int:
 
     from ..audiences import audience_stats
 
-    stats = audience_stats(_audience_services().store)
+    stats = audience_stats(kept_services().store)
     share = (lambda n: f"{n / stats.customers:.0%}") if stats.customers else (lambda n: "-")
     print(f"customers: {stats.customers}")
     print(f"verified consent: {stats.verified} ({share(stats.verified)})")

@@ -8,24 +8,15 @@ import sys
 import time
 from zoneinfo import ZoneInfo
 
-from ..config import Settings
+from .exports import kept_services
 
 WATCH_POLL_S = 1.0
-
-
-def _services():
-    from ..services import Services
-
-    services = Services.build(Settings.from_env())
-    if services.settings.embedded_store:
-        print("bot: REDIS_URL is unset: the embedded store keeps nothing after this command", file=sys.stderr)
-    return services
 
 
 def _send(args: argparse.Namespace) -> int:
     from .. import broadcasts
 
-    services = _services()
+    services = kept_services()
     store, book = services.store, services.book
     if args.cancel:
         record = broadcasts.cancel(store, args.cancel)
@@ -131,7 +122,7 @@ def _bar(shown, width: int = 30) -> str:
 def _sends(args: argparse.Namespace) -> int:
     from .. import broadcasts
 
-    services = _services()
+    services = kept_services()
     now = dt.datetime.now(dt.UTC)
     rows = services.store.broadcasts()
     print(f"{'id':<10} {'campaign':<16} {'audience':<20} {'state':<10} {'size':>7} {'queued':>7} {'sent':>7} "
