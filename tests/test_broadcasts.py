@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from bot import broadcasts
+from bot.cli import send as send_cli
 from bot.sending import SendPolicy
 from bot.store import AudienceRecord, broadcast_occasion
 from tests.support.bot_process import WorkerProcess, env_of, wait_until
@@ -229,3 +230,24 @@ def test_twilio_down_mid_broadcast_pauses_it_and_it_resumes_by_itself(services, 
     drain(engine)
     assert per_number(twilio) == Counter(dict.fromkeys(NUMBERS, 1))
     assert broadcasts.progress(services.store, record.id, now=clock(), send_rate=100).state == "done"
+
+
+def test_a_broadcast_at_a_later_time_waits_for_it_in_the_queue(services, clock, engine, twilio):
+    customers(services.store, *NUMBERS[:2])
+    later = clock() + dt.timedelta(hours=2)
+    plan = broadcasts.plan_broadcast(services.book, services.store, services.book.by_slug("spring"),
+                                     broadcasts.audience_all(services.store), at=later, now=clock(),
+                                     messaging_service=False)
+    record, _ = broadcasts.start(services.store, plan, now=clock(), sender=SHOP_NUMBER)
+    assert broadcasts.enqueue(services.store, engine, record) == 2
+    assert broadcasts.progress(services.store, record.id, now=clock(), send_rate=100).state == "scheduled"
+    drain(engine, steps=5)
+    assert twilio.sent() == []  # held until `at`
+    clock.now = later
+    for number in NUMBERS[:2]:
+        services.store.retry_later(f"spring|{number}|{broadcast_occasion(record.id)}", 0, queue="outbound")
+    drain(engine)
+    assert sorted(per_number(twilio)) == sorted(NUMBERS[:2])
+    shown = broadcasts.progress(services.store, record.id, now=clock(), send_rate=100)
+    assert shown.state == "done"
+    assert "2/2 sent 2 skipped 0 failed 0 ETA 0:00:00 done" in send_cli._bar(shown)
