@@ -70,7 +70,8 @@ test: $(VENV)/.installed-test redis-server qr-test-tools
 # wrk (installed with apt-get when missing and root); bench/redis_cost.py: Redis round trips per
 # webhook path; bench/receipts.py: status callbacks per second; bench/outbound.py: 20,000 birthday
 # texts at send_rate 100 through two workers killed twice, planning and importing 1,000,000
-# customers. About eight minutes on 2 cores without bench/outbound.py, which adds about twelve.
+# customers; bench/broadcast.py: a 50,000-recipient broadcast at send_rate 100 and its status callbacks (about
+# ten minutes). About eight minutes on 2 cores without bench/outbound.py, which adds about twelve.
 # In process: `python bench/hot_path.py`.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -86,6 +87,7 @@ bench: $(VENV)/.installed-test redis-server wrk
 	$(BIN)/python bench/redis_cost.py
 	$(BIN)/python -m bench.receipts
 	$(BIN)/python bench/outbound.py
+	$(BIN)/python bench/broadcast.py
 
 # Burst: 600 first-time texters in 20 s against a 1,200 calls/min Talon.One budget, bot + worker under
 # gunicorn (loopback): reply times, one code each, the last code's time beside the physical bound.

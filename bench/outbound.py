@@ -31,26 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
-from bot.services import Services  # noqa: E402
-from tests.support.bot_process import WorkerProcess, clean_environ, wait_until  # noqa: E402
-from tests.support.campaign_files import BIRTHDAY_CAMPAIGN, CAMPAIGNS  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
-from tests.support.talon_stub import TalonStub  # noqa: E402
-from tests.support.twilio_stub import TwilioStub  # noqa: E402
-from tests.support.webhooks import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_BASE_URL  # noqa: E402
+from bench.outreach_rig import OutreachRig, noon_zone  # noqa: E402
+from tests.support.bot_process import clean_environ, wait_until  # noqa: E402
+from tests.support.campaign_files import BIRTHDAY_CAMPAIGN  # noqa: E402
 
 # Talon.One's default budget (500 calls a minute) would shape birthday texts to ~8/s: allow the send rate.
 BIRTHDAY = BIRTHDAY_CAMPAIGN.replace('kind = "birthday"\n', 'kind = "birthday"\nsend_at = "08:00"\n'
                                      'upstream_limit = { rate = 150, per_seconds = 1, burst = 20 }\n')
 AREA_CODES = (212, 312, 415, 617, 713, 305, 206, 404, 303, 602)
-
-
-def noon_zone(now: dt.datetime) -> tuple[str, dt.date]:
-    """A fixed-offset zone where it is about noon now, and its local date."""
-    offset = 12 - now.hour
-    zone = f"Etc/GMT{-offset:+d}"
-    return zone, (now + dt.timedelta(hours=offset)).date()
 
 
 def write_audience(path: Path, customers: int, today: int, zone: str, day: dt.date) -> list[str]:
@@ -80,21 +68,9 @@ def main() -> int:
     args = parser.parse_args()
     customers = max(args.today, min(args.customers, 2_000_000))
 
-    redis_server = RedisServer().start()
-    talon, twilio = TalonStub().start(), TwilioStub().start()
-    folder = Path(redis_server.dir)
-    campaigns = folder / "campaigns.toml"
-    campaigns.write_text(CAMPAIGNS.replace('terms_url = "https://example.com/sms-terms"\n',
-                                           f'terms_url = "https://example.com/sms-terms"\nsend_rate = {args.rate}\n')
-                         + BIRTHDAY)
-    env = {
-        "REDIS_URL": redis_server.url, "TALON_API_KEY": "bench", "TALON_DEPLOYMENT": "bench.talon.one",
-        "TALON_BASE_URL": talon.url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_API_URL": twilio.url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "BOT_SECRET": "bench",
-        "CAMPAIGNS_FILE": str(campaigns), "JOB_LEASE_S": "2", "TWILIO_TIMEOUT_S": "2", "SEND_THREADS": "6",
-    }
+    rig = OutreachRig(args.rate, BIRTHDAY)
+    folder, env, twilio = rig.folder, rig.env, rig.twilio
     rows: list[tuple[str, str]] = []
-    workers: list[WorkerProcess] = []
     try:
         now = dt.datetime.now(dt.UTC)
         zone, day = noon_zone(now)
@@ -117,7 +93,7 @@ def main() -> int:
         rows.append(("import (bot audience import --skip-bad)",
                      f"{import_s:.1f} s ({customers / import_s:,.0f} lines/s), peak memory {peak:.0f} MiB"))
 
-        services = Services.build(Settings.from_env({**clean, **env}))
+        services = rig.services()
         engine = services.send_engine()
         planner = services.birthday_planner(engine)
         started = time.perf_counter()
@@ -127,33 +103,27 @@ def main() -> int:
         if planned != args.today:
             print(f"bench: planned {planned}, expected {args.today}", file=sys.stderr)
 
-        workers = [WorkerProcess(env).start(), WorkerProcess(env).start()]
+        rig.start_workers(2)
         kills = 0
         for threshold in (args.today * 3 // 20, args.today // 2):
             wait_until(lambda t=threshold: len(twilio.messages) >= t, timeout=600, what=f"{threshold} texts")
-            workers[0].kill()
+            rig.replace_worker(0)
             kills += 1
-            workers[0] = WorkerProcess(env).start()
         store = services.store
         wait_until(lambda: engine.queued() == 0, timeout=900, what="the outbound queue to drain")
         sent = list(twilio.messages)
         per_number = Counter(m.to for m in sent)
-        doubles = sum(1 for n in per_number.values() if n > 1)
+        doubles = rig.doubles(sent)
         misses = sum(1 for number in born_today if per_number[number] == 0)
         states = Counter((store.outbound_state(n, "bday", f"birthday:{day.year}") or "none").split(":")[0]
                          for n in born_today)
-        span = (sent[-1].sent_at - sent[0].sent_at).total_seconds() if len(sent) > 1 else 0.0
-        rate = (len(sent) - 1) / span if span else 0.0
+        rate, span = rig.achieved(sent)
         rows.append((f"send {len(sent):,} texts, 2 workers, {kills} SIGKILLs",
                      f"{rate:.1f} texts/s over {span:.0f} s (configured {args.rate:g}: "
                      f"{100 * (rate - args.rate) / args.rate:+.1f} %)"))
         rows.append(("doubles / misses", f"{doubles} / {misses} (claims: {dict(states)})"))
     finally:
-        for worker in workers:
-            worker.stop()
-        talon.close()
-        twilio.close()
-        redis_server.cleanup()
+        rig.__exit__()
     print(f"outbound bench ({customers:,} customers, {args.today:,} birthdays today, send_rate {args.rate:g})")
     for name, value in rows:
         print(f"  {name:<42} {value}")

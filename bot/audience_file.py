@@ -67,8 +67,9 @@ class AudienceMember:
     """One customer of an audience, as imported, stored and exported."""
 
     phone: str
-    consent_at: datetime
-    consent_source: str
+    #: Required by an import; a broadcast's audience file (`bot send --audience FILE`) needs only the phone.
+    consent_at: datetime | None = None
+    consent_source: str = ""
     birthday: MonthDay | None = None
     timezone: str | None = None
 
@@ -86,14 +87,16 @@ class AudienceReader:
 
     `name` is the file's name in problems; `region` reads numbers written without a `+`;
     `countries`, when given, refuses numbers of other countries; `now` (aware) is the
-    moment no consent may be after. The header is read at once: `ignored_columns` lists
+    moment no consent may be after; `required` the columns a line must fill (an import's by default).
+    The header is read at once: `ignored_columns` lists
     the columns that are not the audience's. Iterating yields `AudienceMember` and `BadLine`
     in file order; `line` is the last line read (for a progress bar; so is the file's tell()).
     """
 
     def __init__(self, source: Iterable[bytes], *, name: str, region: str, now: datetime,
-                 countries: frozenset[str] | None = None):
+                 countries: frozenset[str] | None = None, required: tuple[str, ...] = REQUIRED):
         self.name = name
+        self.required = required
         self.region = region
         self.now = now
         self.countries = countries
@@ -150,7 +153,7 @@ class AudienceReader:
             if column in self._positions:
                 raise _Unreadable(Problem(f"{place}: {column}", "the column is named twice"))
             self._positions[column] = position
-        missing = [column for column in REQUIRED if column not in self._positions]
+        missing = [column for column in self.required if column not in self._positions]
         if missing:
             hint = " (is the file separated by ';'? use ',')" if len(header) == 1 and ";" in header[0] else ""
             raise _Unreadable(Problem(place, f"missing column{'s' if len(missing) > 1 else ''} "
@@ -169,7 +172,7 @@ class AudienceReader:
         for column, reader in _READERS.items():
             value = values.get(column, "")
             if not value:
-                if column in REQUIRED:
+                if column in self.required:
                     problems.append(Problem(f"{self.name}:{line}: {column}", "missing"))
                 continue
             try:

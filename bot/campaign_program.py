@@ -37,7 +37,7 @@ PROGRAM_DEFAULTS = {
 NEAR_MISS_DEFAULT = "{{ program.name }}: did you mean {{ keyword }}? Text {{ keyword }} to get it."
 PROGRAM_FIELDS = {
     "name", "numbers", "help", "fallback", "terms_url", "frequency", "near_miss_reply", "consent_retention_days",
-    "max_segments", "opt_out_confirmation", "send_rate", "quiet_hours", "timezone", "whatsapp_numbers",
+    "max_segments", "opt_out_confirmation", "send_rate", "daily_cap", "quiet_hours", "timezone", "whatsapp_numbers",
     *PROGRAM_DEFAULTS, *LIMIT_FIELDS,
     "countries", *FORM_LIMIT_FIELDS, "form_hourly_budget",
 }
@@ -51,6 +51,12 @@ def outreach_settings(raw: dict[str, Any], numbers: tuple[str, ...], bad) -> dic
         bad("send_rate", f"expected texts per second, more than 0 and at most 1000, got {send_rate!r}")
     else:
         outreach["send_rate"] = float(send_rate)
+    if "daily_cap" in raw:
+        cap = raw["daily_cap"]
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+            bad("daily_cap", f"expected the brand's texts per day (T-Mobile's cap), at least 1, got {cap!r}")
+        else:
+            outreach["daily_cap"] = cap
     if "quiet_hours" in raw:
         hours = parse_allowed_hours(raw["quiet_hours"], lambda m: bad("quiet_hours", m))
         if hours is not None:

@@ -75,6 +75,8 @@ class Program:
     opt_out_confirmation: str = "auto"
     #: Outreach texts per second, all workers together (`[program] send_rate`; 1 for a US long code).
     send_rate: float = 1.0
+    #: Texts a day the brand may send (`[program] daily_cap`, T-Mobile's 10DLC cap); None: not configured.
+    daily_cap: int | None = None
     #: The local hours outreach may go out (`[program] quiet_hours` narrows 08:00-20:00).
     allowed_hours: AllowedHours = AllowedHours()
     #: The zone of a number whose own zone is not known (`[program] timezone`).

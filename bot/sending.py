@@ -43,7 +43,7 @@ racing has surely timed out) and sends only if it did not: never twice. Twilio's
 records the opt-out; any other refusal is recorded on the claim (failed:<code>) and never
 retried blindly. Talon.One failing is retried with backoff, then skipped with a log line
 and a count. At the moment of sending the opt-out, consent and the hour are read again,
-so a STOP between planning and sending is honoured.
+so a STOP between planning and sending is honoured, and so is a cancelled broadcast (bot/broadcasts.py).
 
 The clock (`clock=`) is injected: quiet hours, deadlines and holds follow it; the lease,
 the queue's due times and the send rate run on Redis's clock, shared by every worker.
@@ -234,6 +234,8 @@ class SendEngine:
             if settled is not None:
                 return settled
             state = "queued"
+        if self.store.broadcast_cancelled(out.occasion):  # after the reconcile: a text that went out is "sent"
+            return self._final(out, "skipped:cancelled", "cancelled")
         if out.purpose in KEEPS_QUIET_HOURS:
             waited = self._wait_for_hours(out, recipient.audience)
             if waited is not None:
@@ -258,6 +260,7 @@ class SendEngine:
         moved, _ = self.store.outbound_step(out.recipient, out.campaign, out.occasion, expected="", new=state)
         if moved:
             self.store.count_outreach(out.campaign, {count: 1})
+            self.store.count_broadcast(out.occasion, count)
             log.log(level, "%s text to %s: %s%s", out.campaign, mask(out.recipient), state, why)
         return True
 

@@ -14,6 +14,7 @@
     entries.py     a competition's entries (window on Redis's clock) and its draw's state
     receipts.py    each outbound text's last status (Twilio's callbacks), numbers not to text
     channels.py    WhatsApp's 24-hour window and refusals per number
+    broadcasts.py  a broadcast's record, audience snapshot and progress counts
 
 Rate limits and the breaker run on Redis's clock (``TIME`` inside the
 scripts), never the app's, so every worker and host agrees.
@@ -25,6 +26,7 @@ import logging
 
 import redis
 
+from .broadcasts import BroadcastRecord, Broadcasts, broadcast_occasion, broadcast_of
 from .channels import ChannelState, WhatsAppState
 from .connection import UNAVAILABLE, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
@@ -54,6 +56,7 @@ from .senders import (
 from .stats import FUNNEL_RETENTION_DAYS, NO_POSTER, SEEN_TTL_MS, Stats, funnel_field, funnel_hour
 
 __all__ = [
+    "BroadcastRecord", "broadcast_occasion", "broadcast_of",
     "ASK_TTL_MS", "OUTREACH_COUNTS", "AudienceRecord", "Recipient", "is_final",
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
@@ -65,7 +68,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats, Entries, Forms, Receipts, ChannelState):
+class Store(SenderState, UpstreamGate, Jobs, Outreach, Stats, Entries, Forms, Receipts, ChannelState,
+            Broadcasts):
     """The bot's shared state on one Redis (node or cluster) or the embedded store."""
 
 

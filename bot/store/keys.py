@@ -93,6 +93,15 @@ key (``P`` = the prefix)                  type / value           lifetime
                                                                  worker's job comes due again
 ``P:{jobs}:payloads`` / ``:attempts``     hash: job id -> JSON   until the job completes
                                           / tries
+``P:{broadcast:<id>}:record``             hash: campaign,        no expiry: a broadcast (`bot send`), its
+                                          audience, origin, size, plan and its enqueue progress
+                                          state, at, enqueued,   (store/broadcasts.py); kept for `bot sends`
+                                          created, sender
+``P:{broadcast:<id>}:recipients``         list of E.164 numbers  no expiry: the audience snapshot, in
+                                                                 enqueue order (`enqueued` is its cursor)
+``P:{broadcast:<id>}:counts``             hash: sent, opted_out, no expiry: the engine's final states of
+                                          no_consent, ..., last  the broadcast's texts (its progress bar)
+``P:{broadcasts}:index``                  zset: id -> created ms no expiry: every broadcast, for `bot sends`
 ``P:{competition:<slug>}:entrants``       hash: E.164 ->         no expiry: a competition's entries are its
                                           ``nth|number``         record (the draw, winner checks,
                                                                  complaints); delete them by hand once the
@@ -293,6 +302,16 @@ class Keys:
 
     def planned_key(self, slug: str, day: str) -> str:
         return self._key("scheduler", "planned", slug, day)
+
+    # -- broadcasts: {broadcast:<id>}, and their index {broadcasts}
+
+    def broadcast_keys(self, broadcast_id: str) -> tuple[str, str, str]:
+        """record, recipients (the audience snapshot), counts."""
+        tag = f"broadcast:{broadcast_id}"
+        return tuple(self._key(tag, part) for part in ("record", "recipients", "counts"))  # type: ignore[return-value]
+
+    def broadcasts_key(self) -> str:
+        return self._key("broadcasts", "index")
 
     # -- a competition's entries and draw: {competition:<slug>}
 

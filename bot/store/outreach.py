@@ -173,15 +173,22 @@ class Outreach(Connection):
 
     def recipient(self, phone: str, slug: str, occasion: str) -> Recipient:
         """Opt-out, audience record, the claim's state and the consent log, in one round trip (one slot)."""
+        return self.recipients([phone], slug, occasion)[0]
+
+    def recipients(self, phones: list[str], slug: str, occasion: str) -> list[Recipient]:
+        """`recipient` for many, in order, in one pipelined round trip (a broadcast's plan)."""
         with self._unavailable():
             pipe = self.client.pipeline(transaction=False)
-            pipe.hgetall(self.optout_key(phone))
-            pipe.hgetall(self.audience_key(phone))
-            pipe.get(self.claim_key(phone, slug, occasion))
-            pipe.lrange(self.consent_key(phone), 0, -1)
-            opted_out, audience, state, consent_log = pipe.execute()
-        return Recipient(says_out(opted_out), AudienceRecord.of(phone, audience), text(state) if state else None,
-                         texted=verified_by_log(phone, consent_log))
+            for phone in phones:
+                pipe.hgetall(self.optout_key(phone))
+                pipe.hgetall(self.audience_key(phone))
+                pipe.get(self.claim_key(phone, slug, occasion))
+                pipe.lrange(self.consent_key(phone), 0, -1)
+            found = pipe.execute()
+        return [Recipient(says_out(opted_out), AudienceRecord.of(phone, audience), text(state) if state else None,
+                          texted=verified_by_log(phone, consent_log))
+                for phone, (opted_out, audience, state, consent_log)
+                in zip(phones, (found[n:n + 4] for n in range(0, len(found), 4)), strict=True)]
 
     def pace(self, interval_ms: int, burst: int = 1) -> int:
         """0: send now (a place in the shared send rate is taken); else the ms to wait before asking again."""
