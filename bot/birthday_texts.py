@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .birthdays import AskAgain, in_words, parse_birthday
-from .campaigns import Campaign, CampaignBook
+from .campaigns import Campaign, CampaignBook, reply_context
 from .store import AudienceRecord, ConsentEvent, Store
 
 #: The channel of `bot simulate`: it never writes the consent log (DESIGN.md, "Contract: safety").
@@ -81,4 +81,4 @@ class BirthdayTexts:
         return BirthdayAnswer(text, "birthday_saved", campaign.slug, args)
 
     def _render(self, template, campaign: Campaign, **extra: Any) -> str:
-        return template.render(**campaign.template_context(), program={"name": self.book.program.name}, **extra)
+        return template.render(**reply_context(campaign, self.book.program, **extra))

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .birthday_texts import BirthdayAnswer, BirthdayTexts
-from .campaigns import Campaign, CampaignBook, Program
+from .campaigns import Campaign, CampaignBook, Program, reply_context
 from .competitions import entrant, entry_reply
 from .compliance import Compliance, ComplianceWord, recognise
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
@@ -340,7 +340,7 @@ class Conversation:
         issuance: Issuance | None,
         deadline: float,
     ) -> Reply:
-        context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
+        context = reply_context(campaign, self.book.program)
         if window != "open":
             template = campaign.not_started_reply if window == "not_started" else campaign.ended_reply
             return self._finish(message, Reply(template.render(**context), window, campaign.slug))
@@ -435,7 +435,7 @@ class Conversation:
             if token:
                 self.store.unlock(message.sender, campaign.slug, token)
             template = campaign.not_started_reply if entry.status == "not_started" else campaign.ended_reply
-            context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
+            context = reply_context(campaign, self.book.program)
             return self._finish(message, Reply(template.render(**context), entry.status, campaign.slug, poster=poster))
         code = decision.code
         if code is None and decision.status == "wait":

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .campaigns import Campaign, CampaignBook
+from .campaigns import Campaign, CampaignBook, reply_context
 from .errors import (
     DeliveryRefused,
     DeliveryUncertain,
@@ -118,7 +118,7 @@ class LateDelivery:
         if self.store.undeliverable(job.sender):
             log.info("late delivery to %s dropped: Twilio reported the number unreachable", mask(job.sender))
             return True
-        context = {**campaign.template_context(), "program": {"name": self.book.program.name}}
+        context = reply_context(campaign, self.book.program)
         code = self.store.cached_code(job.sender, job.slug)
         if code is None:
             try:
