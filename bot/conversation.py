@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -95,6 +97,29 @@ _CACHED_REPLY_KINDS = frozenset({"coupon", "referral"})
 _COMPLIANCE_OUTCOMES = frozenset({"opt_out", "opt_in", "help", "replayed", "in_flight"})
 #: Whether the number of the text being handled still needs the opt-in confirmation.
 _needs_notice: ContextVar[bool] = ContextVar("needs_notice", default=False)
+
+
+#: Lock tokens (`lock_token`): a random prefix per process and a counter (itertools.count is thread-safe).
+_token_prefix = secrets.token_hex(6)
+_token_numbers = itertools.count()
+
+
+def lock_token() -> str:
+    """A token for the single-flight issuance lock, one per keyword text.
+
+    It only has to differ from every other holder's (the lock is released by
+    compare-and-delete), not be unguessable: no call to the OS's random source
+    per text. A forked child (a gunicorn worker) draws its own prefix.
+    """
+    return f"{_token_prefix}-{next(_token_numbers)}"
+
+
+def _new_token_prefix() -> None:
+    global _token_prefix
+    _token_prefix = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_new_token_prefix)
 
 
 @dataclass(frozen=True)
@@ -175,13 +200,14 @@ class Conversation:
             self.keeper.keep()
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
-        window = campaign.window(self.clock()) if campaign else None
+        now = self.clock()
+        window = campaign.window(now) if campaign else None
         # Coupons and referral codes are cached per sender and issued once under
         # a lock taken in the same round trip; a balance is read fresh.
         issuance = None
         if campaign and window == "open" and campaign.kind not in ("loyalty", "birthday"):
-            issuance = Issuance(campaign.slug, secrets.token_hex(8), self.timing.lock_ttl_ms,
-                                **self._cached_reply_args(message, campaign))
+            issuance = Issuance(campaign.slug, lock_token(), self.timing.lock_ttl_ms,
+                                **self._cached_reply_args(message, campaign, now))
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
@@ -225,12 +251,12 @@ class Conversation:
             return self._birthday(message, answer)
         if campaign.kind == "competition":
             return self._enter(message, campaign, decision, issuance, deadline, match.rest)
-        if decision.status == "served":  # begin answered and stored it: nothing left to write
-            reply = Reply(decision.reply, "repeat", campaign.slug, decision.code)
-        else:
-            reply = self._campaign(message, campaign, window, decision, issuance, deadline)
         # A poster's reference after the keyword is recorded; it never changes the answer.
-        return replace(reply, poster=attribute_text(self.book, campaign, match.rest))
+        poster = attribute_text(self.book, campaign, match.rest)
+        if decision.status == "served":  # begin answered and stored it: nothing left to write
+            return Reply(decision.reply, "repeat", campaign.slug, decision.code, poster)
+        reply = self._campaign(message, campaign, window, decision, issuance, deadline)
+        return replace(reply, poster=poster) if poster else reply
 
     # -- compliance words
 
@@ -293,14 +319,14 @@ class Conversation:
         reply = Reply(answer.text, answer.outcome, answer.campaign)  # type: ignore[arg-type]
         return self._finish(message, reply, **answer.finish_args)
 
-    def _cached_reply_args(self, message: InboundMessage, campaign: Campaign) -> dict[str, Any]:
+    def _cached_reply_args(self, message: InboundMessage, campaign: Campaign, now: dt.datetime) -> dict[str, Any]:
         """Issuance's fields that let `begin` answer from the cached reply; none where finish would write
         more than the replay record every time (a landing-form serve is a consent event each time)."""
         if campaign.kind not in _CACHED_REPLY_KINDS or message.channel == "web":
             return {}
         retention_ms = self.book.program.consent_retention_days * 24 * 3600 * 1000
         return {"reply_version": self._reply_version(campaign),
-                "served_since_ms": int(self.clock().timestamp() * 1000) - retention_ms}
+                "served_since_ms": int(now.timestamp() * 1000) - retention_ms}
 
     def _reply_version(self, campaign: Campaign) -> str:
         """`reply_version`, computed once per campaign object (a reloaded book brings new ones)."""

@@ -86,6 +86,8 @@ class Journal:
         self.max_numbers = max_numbers
         self.log_path = self.folder / "compliance.log"
         self.pending_path = self.folder / "pending.log"
+        # Looked at before every text: os.stat of a str skips pathlib's per-call work.
+        self._log_file, self._pending_file = str(self.log_path), str(self.pending_path)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for path in (self.log_path, self.pending_path, self.folder / ".lock"):
@@ -137,7 +139,7 @@ class Journal:
 
     def has_pending(self) -> bool:
         try:
-            return self.pending_path.stat().st_size > 0
+            return os.stat(self._pending_file).st_size > 0
         except OSError:
             return False
 
@@ -185,7 +187,7 @@ class Journal:
     def _refresh(self) -> None:
         """Read what other processes appended (or reload after another compacted the file)."""
         try:
-            stat = self.log_path.stat()
+            stat = os.stat(self._log_file)
         except OSError:
             return
         if stat.st_ino != self._inode or stat.st_size < self._offset:

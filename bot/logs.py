@@ -8,6 +8,7 @@ import sys
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_LEVELS = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 #: What json.dumps(entry, default=str, ensure_ascii=False) builds on every call, built once.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
@@ -24,7 +25,7 @@ class JsonFormatter(logging.Formatter):
             cached = self._second = (second, self.formatTime(record, _TIME_FORMAT))
         entry = {
             "time": cached[1],
-            "level": record.levelname.lower(),
+            "level": _LEVELS.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }

@@ -8,6 +8,7 @@ not phonenumbers knows the range: numbering plans change faster than libraries.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -39,8 +40,11 @@ def address_of(raw: str, default_channel: str = "sms") -> Address:
     return Address(channel, to_e164(rest), raw)
 
 
+@functools.lru_cache(maxsize=1024)
 def bare_address(raw: str) -> str:
-    """A Twilio address without its channel: "whatsapp:+12025550143" -> +12025550143; a short code as it is."""
+    """A Twilio address without its channel: "whatsapp:+12025550143" -> +12025550143; a short code as it is.
+
+    Cached: every webhook asks it of its `To`, one of the program's few numbers."""
     return address_of(raw).number or raw.strip()
 
 
@@ -62,7 +66,15 @@ def mask(sender: str) -> str:
 
 def hash_sender(secret: str, sender: str) -> str:
     """A stable pseudonym for analytics and logs: HMAC-SHA256 keyed with BOT_SECRET."""
-    return hmac.new(secret.encode(), sender.encode(), hashlib.sha256).hexdigest()[:16]
+    keyed = _keyed_hmac(secret).copy()
+    keyed.update(sender.encode())
+    return keyed.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed_hmac(secret: str) -> hmac.HMAC:
+    """HMAC-SHA256 with `secret` set up once (the key's padding and first blocks); `hash_sender` copies it."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 #: A number as messages quote one: + and digits (maybe spaced), or 8-15 digits in a row.

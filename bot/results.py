@@ -86,7 +86,8 @@ MAX_PENDING_FIELDS = 100_000
 _TICK_S = 0.25
 
 _funnels: weakref.WeakSet[Funnel] = weakref.WeakSet()
-_flusher_pid: int | None = None
+#: Whether this process's background writer runs (a forked child starts its own: `_forget_flusher`).
+_flusher_started = False
 _flusher_lock = threading.Lock()
 
 
@@ -107,12 +108,22 @@ def _flush_all_forever() -> None:
 
 def _ensure_flusher() -> None:
     """One background writer per process (a gunicorn worker forks without its parent's threads)."""
-    global _flusher_pid
+    global _flusher_started
+    if _flusher_started:  # every text asks: no lock once it runs
+        return
     with _flusher_lock:
-        if _flusher_pid == os.getpid():
+        if _flusher_started:
             return
-        _flusher_pid = os.getpid()
+        _flusher_started = True
     threading.Thread(target=_flush_all_forever, name="funnel-flush", daemon=True).start()
+
+
+def _forget_flusher() -> None:
+    global _flusher_started
+    _flusher_started = False
+
+
+os.register_at_fork(after_in_child=_forget_flusher)
 
 
 class Funnel:

@@ -35,7 +35,11 @@ def twiml(text: str | None) -> Response:
         body = f"{_XML_DECLARATION}<Response><Message>{escape(text)}</Message></Response>"
     else:
         body = f"{_XML_DECLARATION}<Response />"
-    return Response(body, status=200, mimetype="text/xml")
+    return Response(body, status=200, content_type=_TWIML_TYPE)
+
+
+#: What `mimetype="text/xml"` makes of it, written out once.
+_TWIML_TYPE = "text/xml; charset=utf-8"
 
 
 def serves(book, number: str) -> bool:
@@ -83,6 +87,7 @@ def inbound_sms() -> Response:
         channel=sender.channel,
         opt_out_type=form.get("OptOutType") or None,
     )
-    log.debug("inbound %s from %s", message.sid, mask(message.sender))
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("inbound %s from %s", message.sid, mask(message.sender))
     reply = services.conversation.handle(message)
     return twiml(reply.text)

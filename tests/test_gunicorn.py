@@ -121,3 +121,24 @@ def test_procfile_web_line_runs_as_written_on_loopback(tmp_path):
     args = procfile_web_args(8123, procfile)
     assert args[1:3] == ["-m", "gunicorn"]
     assert args[3:] == ["wsgi:app", "--bind", "127.0.0.1:8123", "--workers", "2", "--threads", "4"]
+
+
+def test_under_gunicorn_a_body_over_the_limit_is_refused_declared_or_chunked(gunicorn):
+    """The webhook reads gunicorn's own bounded stream (bot.web.BotRequest); the 64 KiB limit still holds:
+    a declared length over it is a 413 before anything is read, a chunked one never gets past the limit."""
+    form = twilio_form("SAVE" + "x" * 200_000)
+    declared = httpx.post(gunicorn.url + "/sms", data=form, headers={"X-Twilio-Signature": sign(form)}, timeout=10)
+    assert declared.status_code == 413
+
+    def chunks():
+        body = "&".join(f"{k}={v}" for k, v in form.items()).encode()
+        for start in range(0, len(body), 16_384):
+            yield body[start:start + 16_384]
+
+    chunked = httpx.post(gunicorn.url + "/sms", content=chunks(), timeout=10, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(form)})
+    # werkzeug stops reading at the limit, so the form is cut short and its signature no longer holds.
+    assert chunked.status_code in (403, 413)
+    assert issued(gunicorn) == 0
+    served = post_text(gunicorn, "SAVE", "+15550001234")
+    assert served.status_code == 200 and "<Message>" in served.text
