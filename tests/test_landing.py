@@ -9,15 +9,14 @@ import sys
 import pytest
 
 from bot import create_app
-from bot.landing import FORM_TTL_MS, sms_link
+from bot.landing import sms_link
 from bot.services import services_of
 from tests.support.bot_process import clean_environ
 from tests.support.browser import ANDROID, IPHONE
 from tests.support.campaign_files import WITH_POSTERS, first_reply
+from tests.support.landing import CUSTOMER, form_for
 from tests.support.twilio_stub import twilio_error
 from tests.support.webhooks import ACCOUNT_SID, sign, twilio_form
-
-CUSTOMER = "+14155550100"
 
 
 @pytest.fixture
@@ -38,12 +37,6 @@ def qr_client(qr_app):
 def stats(app) -> dict:
     services_of(app).conversation.funnel.flush()  # texts are counted in the funnel, written once a second
     return services_of(app).store.poster_stats()
-
-
-def form_for(app, slug: str, **fields) -> dict:
-    """The form as a served page of `slug` posts it, with that page view's single-use nonce."""
-    nonce = services_of(app).store.issue_form_nonce(slug, FORM_TTL_MS)
-    return {"csrf": nonce, "phone": CUSTOMER, "consent": "yes", **fields}
 
 
 def test_sms_link_per_user_agent():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,20 @@ def test_the_web_app_loads_no_poster_renderer_or_geocoder_until_one_is_needed():
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared test code lives in tests/support (helpers) and tests/conftest.py (fixtures), never in a test file."""
+    shared_wrongly = re.compile(r"(tests\.)?(test_\w+|conftest)(\.|$)")
+    offenders = []
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):  # `from tests import test_x` and `from .test_x import y` too
+                base = ("tests." if node.level else "") + (node.module or "")
+                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            offenders += [f"{path.name}: {name}" for name in names if shared_wrongly.match(name)]
+    assert offenders == []

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from bot import create_app
 from bot.services import services_of
 from tests.support.campaign_files import first_reply
+from tests.support.metrics import delta, scrape
 from tests.support.redis_server import free_port
 from tests.support.talon_stub import error_body
 from tests.support.twiml import reply
 from tests.support.webhooks import sign, twilio_form
 
 FALLBACK = "Sorry, we don't know that word. Text HELP for help."
-
-
-def scrape(client) -> dict[tuple[str, frozenset], float]:
-    """GET /metrics parsed with prometheus-client's own parser: {(sample name, labels): value}."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain; version=")
-    samples = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def delta(before: dict, after: dict, name: str, **labels: str) -> float:
-    key = (name, frozenset(labels.items()))
-    return after.get(key, 0.0) - before.get(key, 0.0)
 
 
 def texts(before, after, campaign: str, outcome: str) -> float:

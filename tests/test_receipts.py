@@ -22,11 +22,11 @@ from bot.errors import RecipientUndeliverable
 from bot.jobs import LateJob
 from bot.services import services_of
 from tests.support.campaign_files import WITH_POSTERS
+from tests.support.landing import CUSTOMER as FORM_CUSTOMER
+from tests.support.landing import form_for
+from tests.support.metrics import delta, scrape
 from tests.support.redis_server import free_port
 from tests.support.webhooks import PUBLIC_BASE_URL, SHOP_NUMBER, sign
-from tests.test_landing import CUSTOMER as FORM_CUSTOMER
-from tests.test_landing import form_for
-from tests.test_metrics import delta, scrape
 
 CUSTOMER = "+15557654321"
 PASSWORD = "correct horse battery staple"

@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bot.jobs import LateJob
 from bot.store import connect, funnel_hour
-from tests.support.bot_process import BotProcess, WorkerProcess, wait_until
+from tests.support.bot_process import BotProcess, WorkerProcess, env_of, wait_until
 from tests.support.webhooks import SHOP_NUMBER
-from tests.test_guarantees import env_of
 
 NUMBERS = [f"+1555444{n:04d}" for n in range(6)]
 
