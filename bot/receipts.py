@@ -13,7 +13,11 @@ What a final status's ErrorCode does:
 - 21614 (not a mobile number), 30006 (landline or unreachable): the number is marked "do not send"
   (`Store.undeliverable`, checked by `SmsSender.send` for every outbound path);
 - 30007 (carrier filtering): counted (``kcb_outbound_filtered_total``) and logged as a warning: the
-  content itself is being blocked, which no retry fixes.
+  content itself is being blocked, which no retry fixes;
+- on a WhatsApp text (``To=whatsapp:+1…``) that failed or went undelivered, WhatsApp's refusals do what
+  they do when the create call returns them (`whatsapp.record_refusal`): 63016 closes the number's
+  24-hour window record, 63014 / 131050 stop templates to it. Only when the callback is stored (the
+  text's first final status), so a repeated or late callback records nothing again.
 
 A callback for a message we did not send (or whose record expired) is answered
 200 and logged, so Twilio stops retrying; nothing is stored. A callback without
@@ -28,12 +32,13 @@ from flask import Blueprint, Response, abort, request
 
 from . import metrics
 from .errors import StoreUnavailable
-from .phone import bare_address, mask
+from .phone import address_of, bare_address, mask
 from .results_outbound import ERROR_EVENT, OutboundFunnel
 from .services import services_of
 from .store import FINAL_STATUSES, STATUS_RANK, Receipt, Store
 from .store.receipts import Mark
 from .twilio_signature import signed_by_twilio
+from .whatsapp import record_refusal
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,8 @@ REQUIRED_FIELDS = ("MessageSid", "MessageStatus")
 OPTED_OUT = "21610"
 UNREACHABLE = frozenset({"21614", "30006"})
 CARRIER_FILTERED = "30007"
+#: The final statuses of a text that did not arrive: their ErrorCode says why.
+NOT_ARRIVED = frozenset({"failed", "undelivered"})
 
 
 def mark_for(error_code: str) -> Mark:
@@ -54,8 +61,10 @@ def mark_for(error_code: str) -> Mark:
     return ""
 
 
-def apply(store: Store, counts: OutboundFunnel | None, sid: str, to: str, status: str, error_code: str = "") -> Receipt:
-    """Apply one status callback: the message's new last status, the recipient's mark, the counts."""
+def apply(store: Store, counts: OutboundFunnel | None, sid: str, to: str, status: str, error_code: str = "",
+          *, channel: str = "sms") -> Receipt:
+    """Apply one status callback (`to`: the bare number; `channel`: the one its To names): the message's new
+    last status, the recipient's mark, WhatsApp's refusals, the counts."""
     error_code = error_code if status in FINAL_STATUSES else ""
     receipt = store.record_receipt(sid, to, status, error_code, mark=mark_for(error_code))
     if receipt.result != "stored":
@@ -76,6 +85,8 @@ def apply(store: Store, counts: OutboundFunnel | None, sid: str, to: str, status
                     extra={"event": "carrier_filtered", "campaign": receipt.campaign})
     elif error_code:
         log.info("text %s to %s %s with error %s", sid, mask(to), status, error_code)
+    if channel == "whatsapp" and status in NOT_ARRIVED and error_code.isdigit():
+        record_refusal(store, to, int(error_code), sent_at=receipt.sent_at)
     return receipt
 
 
@@ -94,6 +105,7 @@ def status_callback() -> Response:
         abort(400, description=f"missing field(s): {', '.join(missing)}")
     # The recipient's bare number (the record's tag), whatever channel the text went by: "whatsapp:+1…" too.
     sid, status, to = form["MessageSid"], form["MessageStatus"], bare_address(form.get("To", ""))
+    channel = address_of(form.get("To", "")).channel
     if settings.twilio_account_sid and form.get("AccountSid") != settings.twilio_account_sid:
         log.warning("POST /twilio/status: AccountSid %s is not ours", form.get("AccountSid"))
         metrics.RECEIPTS.labels(result="forbidden").inc()
@@ -104,7 +116,7 @@ def status_callback() -> Response:
         return Response("", 200, mimetype="text/plain")
     counts = services.sms.counts if services.sms is not None else None
     try:
-        receipt = apply(services.store, counts, sid, to, status, form.get("ErrorCode", ""))
+        receipt = apply(services.store, counts, sid, to, status, form.get("ErrorCode", ""), channel=channel)
     except StoreUnavailable as exc:  # not applied: Twilio retries a callback that failed
         log.error("status callback for %s not applied: %s", sid, exc)
         metrics.RECEIPTS.labels(result="unavailable").inc()

@@ -9,7 +9,9 @@ customer-service window that the person's last WhatsApp message opened;
 outside it only an approved template (ContentSid + ContentVariables) may go,
 and lacking one the bot texts by SMS when the number gave SMS consent, or
 sends nothing. `outbound_route` is that decision, for the late replies and
-the send engine alike; `record_refusal` keeps what Twilio's WhatsApp errors say.
+the send engine alike; `record_refusal` keeps what Twilio's WhatsApp errors say,
+whether the create call returned them or a text's status callback brought them later
+(bot/receipts.py).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .campaigns import CampaignBook, Program, WhatsAppTemplate, reply_context
-from .errors import DeliveryError, NoChannelAllowed, WhatsAppBlocked, WhatsAppWindowClosed
+from .errors import DeliveryError, NoChannelAllowed
 from .jobs import LateJob
-from .outbound import SmsSender
+from .outbound import WHATSAPP_REFUSALS, WHATSAPP_WINDOW_CLOSED, SmsSender
 from .phone import mask
 from .store import Store
 from .store.channels import WINDOW_MS
@@ -33,6 +35,8 @@ Channel = Literal["sms", "whatsapp"]
 
 #: 63014: the person blocked the sender; nothing on WhatsApp reaches them until they write again.
 BLOCKED = 63014
+#: Meta's 131050: the person stopped marketing messages; only they resume them, in WhatsApp.
+STOPPED_PROMOTIONS = 131050
 WINDOW = dt.timedelta(milliseconds=WINDOW_MS)
 
 #: The occasion a late reply's receipts are counted under (results.html: "late replies").
@@ -95,12 +99,29 @@ def outbound_route(
     return route
 
 
-def record_refusal(store: Store, recipient_e164: str, exc: DeliveryError) -> None:
-    """Keep what a WhatsApp refusal says: 63016 the window is closed; 63014/131050 no more templates."""
-    if isinstance(exc, WhatsAppWindowClosed):
+def record_refusal(store: Store, recipient_e164: str, code: int | None, *, sent_at: dt.datetime | None = None) -> None:
+    """Keep what a WhatsApp refusal (Twilio's `code`) says: 63016 the window is closed (Twilio's word over our
+    record); 63014/131050 no more templates. Any other code records nothing.
+
+    From the create call `sent_at` is None. From a text's status callback it is when that text was sent (to
+    the second, as its record keeps it): a WhatsApp message the person sent after that second is newer than
+    the refusal, so the window it opened stays open and the block (63014) it lifted stays lifted; a 131050
+    is recorded all the same (writing to us does not resume promotions).
+    """
+    if code is None or code not in WHATSAPP_REFUSALS:
+        return
+    if sent_at is not None and code != STOPPED_PROMOTIONS:
+        last_inbound = store.whatsapp_state(recipient_e164).last_inbound
+        if last_inbound is not None and last_inbound >= sent_at + dt.timedelta(seconds=1):
+            log.info("WhatsApp %s for %s: not recorded, they wrote since that text was sent", code,
+                     mask(recipient_e164))
+            return
+    if code == WHATSAPP_WINDOW_CLOSED:
         store.close_whatsapp_window(recipient_e164)
-    elif isinstance(exc, WhatsAppBlocked) and exc.code is not None:
-        store.record_whatsapp_refusal(recipient_e164, exc.code)
+        log.info("WhatsApp %s for %s: its 24-hour window is closed", code, mask(recipient_e164))
+    else:
+        store.record_whatsapp_refusal(recipient_e164, code)
+        log.info("WhatsApp %s for %s: no more templates to it", code, mask(recipient_e164))
 
 
 def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJob, text: str) -> None:
@@ -123,7 +144,7 @@ def send_late_reply(sms: SmsSender, store: Store, book: CampaignBook, job: LateJ
         sms.send(to=route.to, from_=route.from_, body=text, campaign=job.slug, occasion=LATE,
                  content_sid=route.template.content_sid if route.template else None, content_variables=variables)
     except DeliveryError as exc:
-        record_refusal(store, job.sender, exc)
+        record_refusal(store, job.sender, exc.code)
         raise
 
 

@@ -12,6 +12,7 @@ import pytest
 from bot import create_app
 from bot.campaign_file import load_campaigns
 from bot.errors import CampaignFileError
+from bot.phone import mask
 from bot.whatsapp import outbound_route
 from tests.support.bot_process import env_of, kill_a_worker_mid_send
 from tests.support.campaign_files import WITH_POSTERS, first_reply
@@ -144,13 +145,18 @@ def test_profile_name_is_never_stored_or_logged(whatsapp, services, talon, caplo
 # -- late replies: inside the window as WhatsApp, outside as the template or SMS
 
 
-def late(services, talon, send, *, first_message: bool = True) -> None:
-    """A text whose code misses the webhook's deadline, then the worker's one run that texts it."""
+def pending(talon, send, *, first_message: bool = True) -> None:
+    """A text whose code misses the webhook's deadline: its late reply is queued for the worker."""
     talon.release.clear()
     talon.stall = True
     assert reply(send()) == (first_reply(PENDING) if first_message else PENDING)
     talon.stall = False
     talon.release.set()
+
+
+def late(services, talon, send, *, first_message: bool = True) -> None:
+    """A text whose code misses the webhook's deadline, then the worker's one run that texts it."""
+    pending(talon, send, first_message=first_message)
     assert services.late_delivery().run_once()
 
 
@@ -243,6 +249,132 @@ def test_a_whatsapp_texts_receipts_are_matched_under_the_bare_number(services, c
     assert callback.form["To"] == f"whatsapp:{ANNA}"  # as Twilio posts it
     assert callback.post_to(client).status_code == 200
     assert services.store.last_status(sent.sid, ANNA) == ("delivered", "")
+
+
+# -- WhatsApp's refusals in status callbacks: Twilio accepts the create call and fails the text later
+
+
+def whatsapp_text(services, twilio, *, template: bool = False):
+    """One WhatsApp text to ANNA (free text, or the approved template), accepted by Twilio: its record."""
+    sid = services.sms.send(to=f"whatsapp:{ANNA}", from_=f"whatsapp:{SHOP_NUMBER}", body="" if template else "Hi!",
+                            campaign="spring", occasion="broadcast:b1", content_sid=CONTENT_SID if template else None,
+                            content_variables={"1": "X1"} if template else None)
+    [message] = [m for m in twilio.sent() if m.sid == sid]
+    return message
+
+
+def post_callbacks(client, twilio, message, *steps) -> None:
+    assert [c.post_to(client).status_code for c in twilio.callbacks(message, *steps)] == [200] * len(steps)
+
+
+@pytest.mark.parametrize("status, code, sms_consent, then", [
+    ("failed", "63016", False, "template"),  # the window is closed: the approved template goes
+    ("undelivered", "63014", False, "none"),  # blocked: no template, and no SMS consent
+    ("undelivered", "63014", True, "sms"),
+    ("failed", "131050", False, "none"),  # marketing stopped, outside the window: no template
+    ("failed", "131050", True, "sms"),
+])
+def test_a_whatsapp_refusal_in_a_status_callback_is_kept_and_the_next_late_reply_sees_it(
+    services, client, text, whatsapp, talon, twilio, caplog, status, code, sms_consent, then,
+):
+    caplog.set_level(logging.INFO)
+    if sms_consent:
+        text("POINTS", sender=ANNA)  # an SMS conversation: SMS consent on record
+    # 131050 comes from a template, sent outside the window; the others from free text inside it.
+    outside = code == "131050"
+    hours_ago = 25 if outside else 0
+    services.conversation.clock = Clock(dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours_ago, minutes=1))
+    pending(talon, lambda: whatsapp("SAVE"), first_message=not sms_consent)  # the late reply waits for the worker
+    message = whatsapp_text(services, twilio, template=outside)
+    assert services.store.whatsapp_state(ANNA).refused is None
+
+    post_callbacks(client, twilio, message, "queued", "sent", (status, code))
+    state = services.store.whatsapp_state(ANNA)
+    if code == "63016":
+        assert state == dataclasses.replace(state, last_inbound=None, refused=None)  # Twilio's word over our record
+    else:
+        assert state.refused == int(code)
+    assert services.store.last_status(message.sid, ANNA) == (status, code)  # stored and counted as before
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.whatsapp" and code in r.getMessage()]
+    assert mask(ANNA) in line and ANNA not in caplog.text
+
+    assert services.late_delivery().run_once()
+    later = [m for m in twilio.sent() if m.sid != message.sid]
+    if then == "none":
+        assert later == []
+        return
+    [sent] = later
+    assert (sent.to, sent.content_sid) == {"template": (f"whatsapp:{ANNA}", CONTENT_SID), "sms": (ANNA, "")}[then]
+
+
+@pytest.mark.parametrize("code", ["63016", "63014", "131050"])
+def test_an_sms_texts_callback_with_a_whatsapp_code_changes_nothing(services, client, whatsapp, twilio, code):
+    whatsapp("HELP")  # the window is open
+    before = services.store.whatsapp_state(ANNA)
+    sid = services.sms.send(to=ANNA, from_=SHOP_NUMBER, body="Hi!", campaign="spring", occasion="web")
+    [message] = twilio.sent(ANNA)
+    post_callbacks(client, twilio, message, ("failed", code))
+    assert services.store.last_status(sid, ANNA) == ("failed", code)
+    assert services.store.whatsapp_state(ANNA) == before
+    assert before.last_inbound is not None and before.refused is None
+
+
+@pytest.mark.parametrize("code", ["63016", "63014", "131050"])
+def test_a_callback_for_a_message_not_sent_to_that_number_records_nothing(services, client, whatsapp, twilio, code):
+    other = "+15557654321"
+    for number in (ANNA, other):
+        whatsapp("HELP", sender=number)
+    before = {number: services.store.whatsapp_state(number) for number in (ANNA, other)}
+    message = whatsapp_text(services, twilio)
+    unknown = dataclasses.replace(message, sid="SM" + "f" * 32)  # a MessageSid the bot never sent
+    elsewhere = dataclasses.replace(message, to=f"whatsapp:{other}")  # ours, but sent to ANNA, not to them
+    post_callbacks(client, twilio, unknown, ("failed", code))
+    post_callbacks(client, twilio, elsewhere, ("failed", code))
+    assert {number: services.store.whatsapp_state(number) for number in (ANNA, other)} == before
+    assert services.store.last_status(message.sid, ANNA) == ("queued", "")
+    assert services.store.last_status(message.sid, other) is None
+
+
+@pytest.mark.parametrize("code", ["63016", "63014"])
+def test_a_repeated_or_late_refusal_callback_does_not_undo_the_persons_next_message(
+    services, client, whatsapp, twilio, code,
+):
+    now = dt.datetime.now(dt.UTC)
+    services.conversation.clock = Clock(now - dt.timedelta(minutes=1))
+    whatsapp("HELP")
+    message = whatsapp_text(services, twilio)
+    post_callbacks(client, twilio, message, ("failed", code), ("failed", code))  # Twilio's retry: no second effect
+    state = services.store.whatsapp_state(ANNA)
+    if code == "63016":
+        assert (state.last_inbound, state.refused) == (None, None)
+    else:
+        assert state.last_inbound is not None and state.refused == 63014
+
+    services.conversation.clock = Clock(now + dt.timedelta(seconds=5))
+    whatsapp("HELP")  # they write again: the window opens, a block is lifted
+    reopened = services.store.whatsapp_state(ANNA)
+    assert reopened.last_inbound is not None and reopened.refused is None
+    post_callbacks(client, twilio, message, ("failed", code), "sent", ("undelivered", code))
+    assert services.store.whatsapp_state(ANNA) == reopened
+    book = services.book
+    template = book.by_slug("spring").whatsapp_template
+    assert outbound_route(services.store, book, ANNA, "whatsapp", now, template=template).how == "whatsapp"
+
+
+@pytest.mark.parametrize("code, kept", [("63016", False), ("63014", False), ("131050", True)])
+def test_a_refusal_callback_after_the_person_wrote_again_keeps_only_what_their_message_does_not_undo(
+    services, client, whatsapp, twilio, code, kept,
+):
+    now = dt.datetime.now(dt.UTC)
+    services.conversation.clock = Clock(now - dt.timedelta(minutes=1))
+    whatsapp("HELP")
+    message = whatsapp_text(services, twilio)
+    services.conversation.clock = Clock(now + dt.timedelta(seconds=5))
+    whatsapp("HELP")  # after the text went out, before its callback came
+    post_callbacks(client, twilio, message, ("failed", code))
+    state = services.store.whatsapp_state(ANNA)
+    assert state.last_inbound is not None and state.last_inbound > now  # the window their message opened
+    assert state.refused == (int(code) if kept else None)
 
 
 # -- a worker that dies mid-send: the late WhatsApp reply goes once
