@@ -9,8 +9,9 @@ customer-service window that the person's last WhatsApp message opened;
 outside it only an approved template (ContentSid + ContentVariables) may go,
 and lacking one the bot texts by SMS when the number gave SMS consent, or
 sends nothing. `outbound_route` is that decision for the late replies (the
-send engine's birthdays, broadcasts and winners go by SMS only); `record_refusal` keeps what Twilio's WhatsApp errors say,
-whether the create call returned them or a text's status callback brought them later
+send engine's birthdays, broadcasts and winners go by SMS only);
+`record_refusal` keeps what Twilio's WhatsApp errors say, whether the create
+call returned them or a text's status callback brought them later
 (bot/receipts.py).
 """
 
