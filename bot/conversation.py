@@ -50,6 +50,7 @@ from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, Upstream
 from .issuing import Issuer, issue, read_balance
 from .jobs import LateJob
 from .journal import ComplianceRecord, ConsentKeeper, Journal, replay
+from .logs import log_event
 from .metrics import ENTRIES, UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask
 from .results import Funnel
@@ -211,8 +212,7 @@ class Conversation:
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         try:
-            if word is None:
-                self._honour_journalled_stop(message.sender)
+            journalled_stop = self._journalled_stop(message.sender) if word is None else None
             decision = self.store.begin(
                 message.sid,
                 message.sender,
@@ -220,7 +220,19 @@ class Conversation:
                 limit=limit,
                 limit_scope=campaign.slug if campaign and campaign.sender_limit else None,
                 issuance=issuance,
+                journalled_stop_us=journalled_stop.arrived_us if journalled_stop else 0,
             )
+            if decision.status == "journal_ahead":  # Redis lost a STOP this host heard: write it, then decide
+                replay(self.store, journalled_stop, self.book.program.consent_retention_days)
+                decision = self.store.begin(
+                    message.sid, message.sender, check_optout=True, limit=limit,
+                    limit_scope=campaign.slug if campaign and campaign.sender_limit else None, issuance=issuance,
+                    journalled_stop_us=journalled_stop.arrived_us,
+                )
+                if decision.status == "journal_ahead":  # Redis would not take it: this host's journal decides
+                    log.error("%s from %s: Redis does not hold the STOP journalled here; nothing sent",
+                              message.sid, mask(message.sender))
+                    return Reply(None, "opted_out")
             if message.channel == "whatsapp":  # WhatsApp's 24-hour window (whatsapp.py): one more round trip
                 self.store.open_whatsapp_window(message.sender, self.clock())
         except StoreUnavailable as exc:
@@ -296,12 +308,12 @@ class Conversation:
                                   message.channel, reply.text or "")
         return self.journal.record(record, pending=pending)
 
-    def _honour_journalled_stop(self, sender: str) -> None:
-        """This host journalled a STOP as the number's latest event: make sure Redis has it (a no-op
-        when it does; a newer START Redis holds from another host still wins)."""
+    def _journalled_stop(self, sender: str) -> ComplianceRecord | None:
+        """The STOP this host journalled as the number's latest event, if any. `begin` checks that Redis
+        holds it (or a newer event: a START from another host still wins) in its own round trip, and
+        says `journal_ahead` when Redis lost it."""
         latest = self.journal.latest(sender) if self.journal else None
-        if latest is not None and latest.state == "out":
-            replay(self.store, latest, self.book.program.consent_retention_days)
+        return latest if latest is not None and latest.state == "out" else None
 
     def _consent(self, message: InboundMessage, event: str, word: str, campaign: str = "") -> dict[str, Any]:
         """`Store.finish` arguments that add one event to the sender's consent log."""
@@ -545,20 +557,17 @@ class Conversation:
         timings = {}
         if upstream.calls:
             timings = {"upstream_ms": round(upstream.seconds * 1000, 2), "upstream_calls": upstream.calls}
-        log.info(
-            "text handled",
-            extra={
-                "event": "text",
-                "message_sid": message.sid,
-                "channel": message.channel,
-                "sender_hash": hash_sender(self.secret, message.sender),
-                "campaign": reply.campaign,
-                "outcome": reply.outcome,
-                "poster": reply.poster,
-                "duration_ms": round(seconds * 1000, 2),
-                **timings,
-            },
-        )
+        log_event(log, "text handled", {
+            "event": "text",
+            "message_sid": message.sid,
+            "channel": message.channel,
+            "sender_hash": hash_sender(self.secret, message.sender),
+            "campaign": reply.campaign,
+            "outcome": reply.outcome,
+            "poster": reply.poster,
+            "duration_ms": round(seconds * 1000, 2),
+            **timings,
+        })
         self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
 
 

@@ -98,7 +98,8 @@ class Run:
 
 
 def app_on(settings, redis_url: str, *, cluster: bool = False):
-    settings = dataclasses.replace(settings, redis_url=redis_url, redis_cluster=cluster,
+    # funnel_flush_s=0: the results funnel's background writer would race `server_empty` after a restart.
+    settings = dataclasses.replace(settings, redis_url=redis_url, redis_cluster=cluster, funnel_flush_s=0,
                                    redis_key_prefix="f" + uuid.uuid4().hex[:8])
     app = create_app(settings)
     app.config["TESTING"] = True

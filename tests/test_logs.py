@@ -152,3 +152,30 @@ def test_no_phone_number_in_the_twilio_clients_or_the_workers_lines(client, serv
         for number in (first, second, third):
             for part in hidden_parts(number):
                 assert part not in line, f"{part!r} of {number} leaked: {line}"
+
+
+def test_log_event_is_a_record_like_logger_info_with_extra():
+    """The per-text line's short cut keeps what logging promises: the level, the handlers' filters, the fields."""
+    from bot.logs import log_event
+
+    logger = logging.getLogger("bot.test-log-event")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    try:
+        logger.setLevel(logging.WARNING)
+        log_event(logger, "text handled", {"event": "text", "outcome": "repeat"})
+        assert stream.getvalue() == ""
+        logger.setLevel(logging.INFO)
+        log_event(logger, "text handled", {"event": "text", "outcome": "repeat"})
+        logger.info("text handled", extra={"event": "text", "outcome": "repeat"})
+        ours, standard = map(json.loads, stream.getvalue().splitlines())
+        assert ours == {**standard, "time": ours["time"]}
+        assert ours["outcome"] == "repeat" and ours["level"] == "info" and ours["logger"] == "bot.test-log-event"
+        handler.addFilter(lambda record: record.outcome != "hidden")
+        log_event(logger, "text handled", {"event": "text", "outcome": "hidden"})
+        assert len(stream.getvalue().splitlines()) == 2
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)

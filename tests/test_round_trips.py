@@ -30,6 +30,7 @@ ROUND_TRIPS = {
     "unknown": 2,
     "replay": 1,
     "stop": 2,
+    "opted_out": 2,
 }
 
 
@@ -96,6 +97,34 @@ def test_a_stop_is_counted(counted):
     after, _ = counted("SAVE", "+15551230005")
     assert after is None  # opted out: the cached reply is not served
     assert trips <= ROUND_TRIPS["stop"]
+
+
+def test_an_opted_out_texter_whose_stop_this_host_journalled_is_two_round_trips(counted):
+    """begin checks that Redis holds the journalled STOP in its own round trip (it used to be written
+    again on every text, a round trip more), then finish stores the empty answer for replays."""
+    counted("SAVE", "+15551230009")
+    counted("STOP", "+15551230009")
+    after, trips = counted("SAVE", "+15551230009")
+    assert after is None
+    assert trips == ROUND_TRIPS["opted_out"]
+
+
+def test_a_stop_redis_lost_is_written_again_before_anything_is_sent(settings):
+    """Redis lost the opt-out record (a failover, a flush of that key) but this host journalled the STOP:
+    begin says so without claiming the text, the STOP goes back into Redis, and the keyword gets nothing."""
+    text, services = counting_texter(settings)
+    sender = "+15551230010"
+    text("SAVE", sender)
+    text("STOP", sender)
+    store = services.store
+    for _ in range(2):  # the second time with the replay's script already loaded
+        store.client.delete(store.optout_key(sender))
+        assert not store.is_opted_out(sender)
+        after, trips = text("SAVE", sender)
+        assert after is None and store.is_opted_out(sender)
+    assert trips == 4  # begin (journal ahead), the STOP written again, begin, finish
+    assert text("SAVE", sender) == (None, ROUND_TRIPS["opted_out"])
+    services.issuer.close()
 
 
 def test_a_changed_reply_template_is_rendered_afresh(settings, tmp_path):

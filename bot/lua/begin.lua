@@ -5,8 +5,11 @@
 -- ARGV[1] pending_ttl_ms, ARGV[2] check_optout ('0'/'1'), ARGV[3] rate_interval_ms (0 = no limit),
 -- ARGV[4] rate_burst, ARGV[5] notice_ttl_ms, ARGV[6] lock_token ('' = no issuance), ARGV[7] lock_ttl_ms,
 -- ARGV[8] reply_version ('' = the reply is not served from the cache), ARGV[9] served_since_ms (the consent
--- retention's cutoff), ARGV[10] reply_ttl_ms, ARGV[11] campaign slug
+-- retention's cutoff), ARGV[10] reply_ttl_ms, ARGV[11] campaign slug, ARGV[12] journalled_stop_us (the
+-- arrival of the STOP this host journalled as the number's latest event; '0' = none)
 -- Returns {status, value, opted_out, noticed, asking[, code]}:
+--   journal_ahead (nothing claimed: Redis's opt-out record is older than ARGV[12] or missing, so Redis
+--     lost that STOP; the caller writes it again and begins again)
 --   replay (value = stored reply) | in_flight | opted_out
 --   limited (value = 1 when this text gets the one notice of the window)
 --   served (value = the cached reply, already stored for replays; code = the cached code)
@@ -15,6 +18,9 @@
 -- opted_out: 1 when the number's opt-out record says out (a record with state 'in' is a START kept
 -- for its arrival time); noticed: 1 once the number was sent the opt-in confirmation; asking: 1 when,
 -- with nothing to issue, a question is pending (a birthday asked for): this text may be its answer.
+if ARGV[12] ~= '0' and tonumber(redis.call('HGET', KEYS[2], 'at_us') or '0') < tonumber(ARGV[12]) then
+  return {'journal_ahead', false, 0, 0, 0}
+end
 local out = 0
 if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HGET', KEYS[2], 'state') ~= 'in' then out = 1 end
 local stored = redis.call('GET', KEYS[1])

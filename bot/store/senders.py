@@ -42,7 +42,7 @@ DEFAULT_CODE_TTL_MS = 400 * 24 * 3600 * 1000
 #: rate limited, so a flood must not grow one key without bound).
 CONSENT_MAX_EVENTS = 500
 
-Status = Literal["replay", "in_flight", "opted_out", "limited", "served", "ok", "issue", "wait"]
+Status = Literal["journal_ahead", "replay", "in_flight", "opted_out", "limited", "served", "ok", "issue", "wait"]
 
 
 def ms(moment: dt.datetime) -> int:
@@ -178,8 +178,13 @@ class SenderState(Connection):
         limit: RateLimit | None,
         limit_scope: str | None = None,
         issuance: Issuance | None = None,
+        journalled_stop_us: int = 0,
     ) -> Decision:
-        """Claim `sid` and decide, in one round trip. See the module docstring."""
+        """Claim `sid` and decide, in one round trip. See the module docstring.
+
+        `journalled_stop_us`: the arrival of a STOP this host journalled as the number's latest event;
+        when Redis's opt-out record is older (or gone), nothing is claimed and the status is
+        `journal_ahead`: write that STOP again (`replay_compliance`) and begin again."""
         sid_key = self.sid_key(sender, sid)
         slug = issuance.slug if issuance else None
         keys = [
@@ -206,6 +211,7 @@ class SenderState(Connection):
             issuance.served_since_ms if issuance else 0,
             REPLY_TTL_MS,
             slug or "",
+            journalled_stop_us,
         ]
         status, value, opted_out, noticed, asking, *code = self._run("begin", keys, args)
         status = text(status)
