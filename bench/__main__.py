@@ -365,6 +365,8 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
     base_results: dict[str, dict[str, Result]] = {floor: {} for floor in FLOORS}
     ratios: dict[str, dict[str, float]] = {floor: {} for floor in FLOORS}
     cpu_ratios: dict[str, dict[str, float]] = {floor: {} for floor in FLOORS}
+    #: The median per-round difference of p50s, bot minus floor, in ms (the first code's overhead).
+    p50_gaps: dict[str, dict[str, float]] = {floor: {} for floor in FLOORS}
     retried: dict[str, int] = {}
     lopsided = 0
     try:
@@ -420,6 +422,9 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
                 cpu_ratios[floor][path.name] = statistics.median(
                     a.cpu_us / b.cpu_us for b, a in zip(bot_rounds, rounds, strict=True)
                 )
+                p50_gaps[floor][path.name] = statistics.median(
+                    b.p50_ms - a.p50_ms for b, a in zip(bot_rounds, rounds, strict=True)
+                )
             if path.load[0] > 1:
                 reported = (bot_results[path.name], *(base_results[f][path.name] for f in path.floors))
                 lopsided += sum(r.busiest_share > MAX_BUSIEST_SHARE for r in reported)
@@ -427,7 +432,7 @@ def measure(redis_url: str, talon: TalonStub, workdir: Path):
     finally:
         bot.stop()
         base.stop()
-    return bot_results, base_results, ratios, cpu_ratios, memory, (retried, lopsided)
+    return bot_results, base_results, ratios, cpu_ratios, p50_gaps, memory, (retried, lopsided)
 
 
 def poster_times(repeats: int = 3) -> dict[str, tuple[float, float]]:
@@ -462,7 +467,8 @@ FLOOR_LABELS = {"one_trip": "one-round-trip floor", "bare": "bare Flask, fixed T
 
 
 def table(bot: dict[str, Result], floors: dict[str, dict[str, Result]], ratios: dict[str, dict[str, float]],
-          cpu_ratios: dict[str, dict[str, float]], bot_mem: list[float], base_mem: list[float],
+          cpu_ratios: dict[str, dict[str, float]], p50_gaps: dict[str, dict[str, float]],
+          bot_mem: list[float], base_mem: list[float],
           posters: dict[str, tuple[float, float]]) -> str:
     base = floors["base"]
 
@@ -540,8 +546,10 @@ def table(bot: dict[str, Result], floors: dict[str, dict[str, Result]], ratios: 
         target("the two-round-trip baseline", "base", 1.0),
         target("the one-round-trip floor", "one_trip", 0.85),
         f"cached vs bare Flask: {ratios['bare']['cached']:.2f}x req/s, {cpu_ratios['bare']['cached']:.2f}x by CPU",
-        f"target first-code overhead <= 1 ms p50 (one connection): {overhead(first_1):.2f} ms "
-        f"{'met' if overhead(first_1) <= 1 else 'NOT met'}",
+        f"target first-code overhead beyond the baseline making the same call <= 1 ms p50 (one connection,"
+        f" median of the rounds' p50 differences): {p50_gaps['base']['first_1']:.2f} ms"
+        f" {'met' if p50_gaps['base']['first_1'] <= 1 else 'NOT met'}"
+        f" (the bot's total minus its own upstream time: {overhead(first_1):.2f} ms)",
         f"target PDF poster < 1 s: {posters['pdf'][0]:.2f} s first call"
         f" {'met' if posters['pdf'][0] < 1 else 'NOT met'}",
     ]
@@ -583,7 +591,7 @@ def main() -> int:
     talon = TalonStub().start()
     try:
         measured = measure(redis_server.url, talon, workdir)
-        bot, base, ratios, cpu_ratios, (bot_mem, base_mem), (retried, lopsided) = measured
+        bot, base, ratios, cpu_ratios, p50_gaps, (bot_mem, base_mem), (retried, lopsided) = measured
         posters = poster_times()
         spread = accept_spread(redis_server.url, talon, workdir)
     finally:
@@ -601,7 +609,7 @@ def main() -> int:
     print(f"  bounds per round: {LOAD[2]} requests or {LOAD[1]} s; whole benchmark {time.monotonic() - started:.0f} s;"
           f" load average before: {load_before}")
     print()
-    print(table(bot, base, ratios, cpu_ratios, bot_mem, base_mem, posters))
+    print(table(bot, base, ratios, cpu_ratios, p50_gaps, bot_mem, base_mem, posters))
     print(f"runs repeated because one gunicorn worker had accepted (nearly) every connection: {sum(retried.values())}"
           f" ({', '.join(f'{k} {v}' for k, v in retried.items() if v) or 'none'});"
           f" reported runs still lopsided: {lopsided}")
