@@ -84,7 +84,7 @@ LUA = Path(__file__).with_name("requests.lua")
 LOAD = (16, 4, 20_000)
 FIRST_CODE_LOAD = (16, 4, 2_000)
 SERVICE = (1, 3, 8_000)
-FIRST_CODE_SERVICE = (1, 3, 150)
+FIRST_CODE_SERVICE = (1, 6, 300)
 WARMUP = (8, 1, 1_000)
 ROUNDS = 3
 #: A run where one worker did more than this share of the work is run again, up to BALANCE_TRIES runs.

@@ -54,7 +54,7 @@ def inbound_sms() -> Response:
     if settings.twilio_auth_token:
         signature = request.headers.get("X-Twilio-Signature", "")
         # All form fields, untouched: Twilio adds fields without notice and signs them all.
-        url = signed_url()
+        url = signed_url(settings.public_base_url)
         if not signature or not signature_valid(settings.twilio_auth_token, url, request.form, signature):
             # The URL without its query (whose values are Twilio's to choose), never the token.
             log.warning(

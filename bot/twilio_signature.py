@@ -10,17 +10,16 @@ from twilio.request_validator import RequestValidator
 from .services import services_of
 
 
-def signed_url() -> str:
+def signed_url(public_base_url: str | None) -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL plus the raw path and query, when configured.
 
     Behind a proxy, Flask sees http://internal-host; Twilio signed the public
     https URL. The raw query string keeps Twilio's own percent-encoding.
     """
-    base = services_of().settings.public_base_url
-    if not base:
+    if not public_base_url:
         return request.url
-    query = request.query_string.decode("latin-1")
-    return base + request.path + (f"?{query}" if query else "")
+    query = request.query_string
+    return public_base_url + request.path + ("?" + query.decode("latin-1") if query else "")
 
 
 class _FormLists(dict):
@@ -52,9 +51,10 @@ def signature_valid(token: str, url: str, form, signature: str) -> bool:
 def signed_by_twilio() -> bool:
     """Whether the current request carries Twilio's valid X-Twilio-Signature (always, without
     TWILIO_AUTH_TOKEN: the all-embedded demo, whose start-up warns that nothing is verified)."""
-    token = services_of().settings.twilio_auth_token
-    if not token:
+    settings = services_of().settings
+    if not settings.twilio_auth_token:
         return True
     signature = request.headers.get("X-Twilio-Signature", "")
     # All form fields, untouched: Twilio adds fields without notice and signs them all.
-    return bool(signature) and signature_valid(token, signed_url(), request.form, signature)
+    return bool(signature) and signature_valid(settings.twilio_auth_token, signed_url(settings.public_base_url),
+                                               request.form, signature)
