@@ -10,8 +10,9 @@ number and its arrival time, then written to Redis:
   in arrival order by the first request or worker tick that reaches Redis again;
 - when the store's generation marker is missing (Redis lost its data), the whole
   journal is replayed before anything is sent, and the marker set again;
-- before serving a number whose latest event here is a STOP, that STOP is
-  written to Redis again (a no-op when Redis has it): this host never texts a
+- before serving a number whose latest event here is a STOP, `Store.begin` checks
+  in its own round trip that Redis holds it (or a newer event), and when Redis
+  lost it, that STOP is written to Redis again first: this host never texts a
   number that said STOP to it, whatever Redis forgot.
 
 Redis applies an event only when it is newer than the one it holds (arrival

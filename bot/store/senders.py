@@ -17,7 +17,9 @@ round trip. `consent_log` reads the log back for `bot consent export`.
 Opt-outs: the record keeps the latest STOP or START with its arrival time
 (optout.lua), so events replayed late from the journal (journal.py) apply only
 when newer; `replay_compliance` is that replay, `generation` the marker whose
-absence says Redis lost its data. `has_verified_consent` is what outbound
+absence says Redis lost its data. `begin` also takes the arrival time of a STOP
+this host journalled as the number's latest event and answers `journal_ahead`
+(claiming nothing) when Redis's record is older: Redis lost it. `has_verified_consent` is what outbound
 features ask: only a number that texted the program itself counts.
 
 `ConsentEvent`, `Decision`, `Issuance` and `CachedReply` live here: they are what these
