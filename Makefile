@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test bench bench-burst soak check clean redis-server qr-test-tools wrk
+.PHONY: run test bench bench-burst bench-instructions soak check clean redis-server qr-test-tools wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,19 @@ bench: $(VENV)/.installed-test redis-server wrk
 # gunicorn (loopback): reply times, one code each, the last code's time beside the physical bound.
 bench-burst: $(VENV)/.installed-test redis-server
 	$(BIN)/python bench/burst.py $(BURST_ARGS)
+
+# Instructions per repeat texter's webhook under callgrind, the bot against its floors in process: the
+# figure this VM's drifting timings cannot move (about five minutes on 2 cores; Debian's valgrind).
+bench-instructions: $(VENV)/.installed-test redis-server
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "valgrind is missing: installing Debian's valgrind"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; \
+	  else \
+	    echo "valgrind is missing and cannot be installed here: install it (apt-get install valgrind) and re-run" >&2; \
+	    exit 1; \
+	  fi; }
+	$(BIN)/python bench/instructions.py
 
 # Soak: 1,000 mixed texts with injected Talon.One faults, bot + worker under gunicorn (loopback).
 soak: $(VENV)/.installed-test redis-server

@@ -59,8 +59,8 @@ class BotRequest(Request):
 
     With MAX_CONTENT_LENGTH set, werkzeug wraps every body in a pure-Python
     `LimitedStream`, even when the WSGI server stops the stream at the
-    Content-Length itself (`wsgi.input_terminated`, as gunicorn does): a tenth
-    of the webhook's own CPU time in `make bench`. A body whose length is
+    Content-Length itself (`wsgi.input_terminated`, as gunicorn does): 4 % of
+    a gunicorn worker's Python time under `make bench`'s repeat texters. A body whose length is
     declared and within the limit is read from the server's stream directly;
     one over the limit is still refused (413) before it is read, and a body of
     undeclared length (chunked) still goes through the limited stream.
