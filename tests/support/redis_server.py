@@ -18,6 +18,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+ 10000) is free too, at the time of asking."""
+    while True:
+        port = free_port()
+        if port >= 55000:  # the bus port would be past 65535
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 def redis_server_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
@@ -85,23 +99,32 @@ class RedisCluster:
     def __init__(self, masters: int = 3, replicas: int = 0):
         ports: set[int] = set()
         while len(ports) < masters * (1 + replicas):
-            port = free_port()
-            if port < 55000:  # the cluster bus listens on port + 10000
-                ports.add(port)
+            ports.add(free_cluster_port())
         self.replicas = replicas
-        self.nodes = [
-            RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "1000", port=port)
-            for port in sorted(ports)
-        ]
+        self.nodes = [self._node(port) for port in sorted(ports)]
+
+    @staticmethod
+    def _node(port: int) -> RedisServer:
+        return RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                           "--cluster-node-timeout", "1000", port=port)
 
     @property
     def url(self) -> str:
         return self.nodes[0].url
 
     def start(self) -> RedisCluster:
-        for node in self.nodes:
-            node.start()
+        for index, node in enumerate(self.nodes):
+            for attempt in range(3):
+                try:
+                    node.start()
+                    break
+                except RuntimeError:
+                    # Its port or bus port was taken after it was chosen (by any process's outgoing
+                    # connection, whose ports come from the same range): another pair, and again.
+                    node.cleanup()
+                    if attempt == 2:
+                        raise
+                    node = self.nodes[index] = self._node(free_cluster_port())
         redis_cli = shutil.which("redis-cli")
         if redis_cli is None:
             raise RuntimeError("redis-cli is not installed (it comes with Debian's redis-server / redis-tools)")
