@@ -50,12 +50,29 @@ class RedisServer:
         self.dir = Path(tempfile.mkdtemp(prefix="kcb-redis-"))
         self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
+        #: A port this object chose and never served on may be given up for another (see `start`).
+        self._port_negotiable = port is None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        for attempt in range(3):
+            try:
+                self._start()
+                break
+            except RuntimeError:
+                # The free port was taken between choosing it and redis-server binding it (any process's
+                # outgoing connection may get it): another one, unless the caller chose this port.
+                self.stop()
+                if not self._port_negotiable or attempt == 2:
+                    raise
+                self.port = free_port()
+        self._port_negotiable = False  # restarts keep the port the tests already use
+        return self
+
+    def _start(self) -> None:
         args = [
             redis_server_binary(),
             "--port", str(self.port),
@@ -80,7 +97,6 @@ class RedisServer:
                     raise RuntimeError("redis-server did not start within 10 s") from exc
                 time.sleep(0.02)
         client.close()
-        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
