@@ -211,9 +211,10 @@ class Conversation:
                                 **self._cached_reply_args(message, campaign, now))
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
-        try:
-            journalled_stop = self._journalled_stop(message.sender) if word is None else None
-            decision = self.store.begin(
+        journalled_stop = self._journalled_stop(message.sender) if word is None else None
+
+        def begin() -> Decision:
+            return self.store.begin(
                 message.sid,
                 message.sender,
                 check_optout=word is None,
@@ -222,13 +223,12 @@ class Conversation:
                 issuance=issuance,
                 journalled_stop_us=journalled_stop.arrived_us if journalled_stop else 0,
             )
+
+        try:
+            decision = begin()
             if decision.status == "journal_ahead":  # Redis lost a STOP this host heard: write it, then decide
                 replay(self.store, journalled_stop, self.book.program.consent_retention_days)
-                decision = self.store.begin(
-                    message.sid, message.sender, check_optout=True, limit=limit,
-                    limit_scope=campaign.slug if campaign and campaign.sender_limit else None, issuance=issuance,
-                    journalled_stop_us=journalled_stop.arrived_us,
-                )
+                decision = begin()
                 if decision.status == "journal_ahead":  # Redis would not take it: this host's journal decides
                     log.error("%s from %s: Redis does not hold the STOP journalled here; nothing sent",
                               message.sid, mask(message.sender))

@@ -27,6 +27,8 @@ REQUIRED_FIELDS = ("MessageSid", "AccountSid", "From", "To", "Body")
 
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+#: What `mimetype="text/xml"` makes of it, written out once.
+_TWIML_TYPE = "text/xml; charset=utf-8"
 
 
 def twiml(text: str | None) -> Response:
@@ -36,10 +38,6 @@ def twiml(text: str | None) -> Response:
     else:
         body = f"{_XML_DECLARATION}<Response />"
     return Response(body, status=200, content_type=_TWIML_TYPE)
-
-
-#: What `mimetype="text/xml"` makes of it, written out once.
-_TWIML_TYPE = "text/xml; charset=utf-8"
 
 
 def serves(book, number: str) -> bool:

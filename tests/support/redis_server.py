@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -45,13 +46,14 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One redis-server process. `stop()`/`start()` keep the port, for restart tests."""
 
-    def __init__(self, *extra_args: str, port: int | None = None):
-        self.port = port or free_port()
+    def __init__(self, *extra_args: str, port: int | None = None,
+                 choose_port: Callable[[], int] = free_port):
+        self.port = port or choose_port()
         self.dir = Path(tempfile.mkdtemp(prefix="kcb-redis-"))
         self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
-        #: A port this object chose and never served on may be given up for another (see `start`).
-        self._port_negotiable = port is None
+        #: While this object chose the port and never served on it, `start` may choose another.
+        self._choose_port: Callable[[], int] | None = None if port else choose_port
 
     @property
     def url(self) -> str:
@@ -66,10 +68,10 @@ class RedisServer:
                 # The free port was taken between choosing it and redis-server binding it (any process's
                 # outgoing connection may get it): another one, unless the caller chose this port.
                 self.stop()
-                if not self._port_negotiable or attempt == 2:
+                if self._choose_port is None or attempt == 2:
                     raise
-                self.port = free_port()
-        self._port_negotiable = False  # restarts keep the port the tests already use
+                self.port = self._choose_port()
+        self._choose_port = None  # restarts keep the port the tests already use
         return self
 
     def _start(self) -> None:
@@ -113,34 +115,23 @@ class RedisCluster:
     """Masters (and optionally a replica each) on loopback, joined with `redis-cli --cluster create`."""
 
     def __init__(self, masters: int = 3, replicas: int = 0):
-        ports: set[int] = set()
-        while len(ports) < masters * (1 + replicas):
-            ports.add(free_cluster_port())
         self.replicas = replicas
-        self.nodes = [self._node(port) for port in sorted(ports)]
-
-    @staticmethod
-    def _node(port: int) -> RedisServer:
-        return RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                           "--cluster-node-timeout", "1000", port=port)
+        self.nodes: list[RedisServer] = []
+        while len(self.nodes) < masters * (1 + replicas):
+            node = RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                               "--cluster-node-timeout", "1000", choose_port=free_cluster_port)
+            if any(other.port == node.port for other in self.nodes):
+                node.cleanup()
+            else:
+                self.nodes.append(node)
 
     @property
     def url(self) -> str:
         return self.nodes[0].url
 
     def start(self) -> RedisCluster:
-        for index, node in enumerate(self.nodes):
-            for attempt in range(3):
-                try:
-                    node.start()
-                    break
-                except RuntimeError:
-                    # Its port or bus port was taken after it was chosen (by any process's outgoing
-                    # connection, whose ports come from the same range): another pair, and again.
-                    node.cleanup()
-                    if attempt == 2:
-                        raise
-                    node = self.nodes[index] = self._node(free_cluster_port())
+        for node in self.nodes:  # each takes another port pair if its own was taken meanwhile
+            node.start()
         redis_cli = shutil.which("redis-cli")
         if redis_cli is None:
             raise RuntimeError("redis-cli is not installed (it comes with Debian's redis-server / redis-tools)")
