@@ -39,8 +39,8 @@ import secrets
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 from .birthday_texts import BirthdayAnswer, BirthdayTexts
 from .campaigns import Campaign, CampaignBook, Program, reply_context
@@ -67,9 +67,9 @@ Outcome = Literal[
 ]
 
 
-@dataclass(frozen=True)
-class InboundMessage:
-    """One customer text, as every channel sees it."""
+class InboundMessage(NamedTuple):
+    """One customer text, as every channel sees it (a NamedTuple, like `Reply`: built for every text,
+    for half a frozen dataclass's instructions)."""
 
     sid: str
     sender: str
@@ -80,16 +80,19 @@ class InboundMessage:
     opt_out_type: str | None = None
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """What to answer: `text` None means answer nothing."""
 
     text: str | None
     outcome: Outcome
     campaign: str | None = None
-    code: str | None = field(default=None, repr=False)
+    code: str | None = None
     #: The poster the text came from ("SAVE P7"): a [[posters]] slug, "unlisted", or None.
     poster: str | None = None
+
+    def __repr__(self) -> str:  # never the code: a repr may reach a log line
+        return (f"Reply(text={self.text!r}, outcome={self.outcome!r}, campaign={self.campaign!r},"
+                f" poster={self.poster!r})")
 
 
 #: Kinds whose reply is their template rendered with the cached code: a repeat texter's is cached with it.
@@ -268,7 +271,7 @@ class Conversation:
         if decision.status == "served":  # begin answered and stored it: nothing left to write
             return Reply(decision.reply, "repeat", campaign.slug, decision.code, poster)
         reply = self._campaign(message, campaign, window, decision, issuance, deadline)
-        return replace(reply, poster=poster) if poster else reply
+        return reply._replace(poster=poster) if poster else reply
 
     # -- compliance words
 
@@ -484,7 +487,7 @@ class Conversation:
             except UpstreamError as exc:
                 if token:
                     self.store.unlock(message.sender, campaign.slug, token)
-                return replace(self._upstream_failed(message, campaign, exc), poster=poster)
+                return self._upstream_failed(message, campaign, exc)._replace(poster=poster)
             except BaseException:
                 if token:
                     self.store.unlock(message.sender, campaign.slug, token)
@@ -516,7 +519,7 @@ class Conversation:
 
     def _finish(self, message: InboundMessage, reply: Reply, **store_args: Any) -> Reply:
         if reply.text and reply.outcome not in _COMPLIANCE_OUTCOMES and _needs_notice.get():
-            reply = replace(reply, text=self.book.program.with_opt_in_notice(reply.text))
+            reply = reply._replace(text=self.book.program.with_opt_in_notice(reply.text))
             store_args["noticed"] = True
             _needs_notice.set(False)
         self.store.finish(message.sid, message.sender, reply.text or "", **store_args)

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
+import time
+
+import orjson
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _LEVELS = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
-#: What json.dumps(entry, default=str, ensure_ascii=False) builds on every call, built once.
+#: What orjson cannot write (an int beyond 64 bits, a lone surrogate): the standard library's encoder,
+#: built once (json.dumps builds one per call).
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+#: orjson as the standard encoder above writes: a datetime, a dataclass or an unknown type by `str`,
+#: non-string keys as strings. Compact (no space after ':' and ','), UTF-8 as it is.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def encode_line(entry: dict) -> str:
+    """One JSON line: orjson (the standard encoder took a third of a text's log line), and the
+    standard encoder for what orjson refuses, so a line is never lost to its values."""
+    try:
+        return orjson.dumps(entry, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(entry)
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,20 +50,50 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(entry)
+        return encode_line(entry)
+
+
+class EventRecord(logging.LogRecord):
+    """An INFO record of `log_event`: every attribute a formatter may ask of a record, for less work.
+
+    LogRecord's own constructor splits the caller's path, asks multiprocessing
+    for the process's name and computes the time since logging started, for
+    every record; these lines show none of it. The caller's place is left
+    empty (as `log_event` never looked it up); the time, thread and process are
+    the record's own. All are in the instance's `__dict__`, which %-style
+    formatters read.
+    """
+
+    _CONSTANT = {
+        "args": None, "levelname": "INFO", "levelno": logging.INFO, "pathname": "", "filename": "", "module": "",
+        "exc_info": None, "exc_text": None, "stack_info": None, "lineno": 0, "funcName": None,
+        "relativeCreated": 0.0, "processName": None,
+    }
+
+    def __init__(self, name: str, message: str, fields: dict):  # noqa: D107 - see the class
+        created = time.time()
+        attributes = self.__dict__
+        attributes.update(self._CONSTANT)
+        attributes.update(fields)
+        self.name = name
+        self.msg = message
+        self.created = created
+        self.msecs = int((created - int(created)) * 1000) + 0.0
+        self.thread = threading.get_ident()
+        self.threadName = threading.current_thread().name
+        self.process = os.getpid()
 
 
 def log_event(logger: logging.Logger, message: str, fields: dict) -> None:
-    """`logger.info(message, extra=fields)` for a line written on every text, for a third of its cost.
+    """`logger.info(message, extra=fields)` for a line written on every text, for a fraction of its cost.
 
-    The record is built directly and handed to the logger's handlers, as `Logger._log` would after
-    looking up the caller's file and line (which these JSON lines never show) and copying `extra`
-    key by key; level, filters and handlers apply as for any record.
+    The record (an `EventRecord`) is built directly and handed to the logger's
+    handlers, as `Logger._log` would after looking up the caller's file and line
+    (which these JSON lines never show) and copying `extra` key by key; level,
+    filters and handlers apply as for any record.
     """
     if logger.isEnabledFor(logging.INFO):
-        record = logging.LogRecord(logger.name, logging.INFO, "", 0, message, None, None)
-        record.__dict__.update(fields)
-        logger.handle(record)
+        logger.handle(EventRecord(logger.name, message, fields))
 
 
 def configure_logging(level: int = logging.INFO) -> None:

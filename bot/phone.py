@@ -12,7 +12,7 @@ import functools
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Twilio's channel prefixes on `From`; a bare number is an SMS. "rcs:" is the seam for RCS.
 CHANNEL_PREFIXES = ("whatsapp", "rcs")
@@ -21,8 +21,7 @@ _PERSON = re.compile(r"\+[0-9]{8,15}")
 _SEPARATORS = re.compile(r"[\s().\-/\u00a0\u2010-\u2015]")
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(NamedTuple):
     """Who a message came from: the channel and, for a person, the E.164 number."""
 
     channel: str

@@ -139,6 +139,8 @@ class Funnel:
         self.flushed_at = time.monotonic()
         self._pending: Counter = Counter()
         self._lock = threading.Lock()
+        #: (hours since the epoch, that hour's bucket): `funnel_hour` once an hour, not once a text.
+        self._hour: tuple[int, dt.datetime | None] = (-1, None)
         _funnels.add(self)
 
     def add_text(self, at: dt.datetime, campaign: str | None, poster: str | None, outcome: str) -> None:
@@ -150,7 +152,14 @@ class Funnel:
         except ValueError as exc:
             log.error("results funnel: text not counted: %s", exc)
             return
-        self._add(funnel_hour(at), name)
+        self._add(self._bucket(at), name)
+
+    def _bucket(self, at: dt.datetime) -> dt.datetime:
+        hours = int(at.timestamp()) // 3600
+        cached = self._hour
+        if cached[0] != hours:  # a tuple swapped in whole: threads never see half of one
+            cached = self._hour = (hours, funnel_hour(at))
+        return cached[1]  # type: ignore[return-value]
 
     def waiting(self) -> int:
         """Texts counted in this process and not written yet."""

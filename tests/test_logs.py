@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import os
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -147,7 +151,7 @@ def test_no_phone_number_in_the_twilio_clients_or_the_workers_lines(client, serv
     assert {m.to for m in twilio.sent()} >= {first}
     lines = all_log_lines()
     assert any("late text to" in line and "refused by Twilio" in line for line in lines)
-    assert any('"logger": "bot.outbound"' in line for line in lines)
+    assert any(json.loads(line)["logger"] == "bot.outbound" for line in lines)
     for line in lines:
         for number in (first, second, third):
             for part in hidden_parts(number):
@@ -179,3 +183,37 @@ def test_log_event_is_a_record_like_logger_info_with_extra():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
+
+
+def test_an_event_record_formats_under_any_formatter():
+    """Handlers the host adds (pytest's, a plain-text one) read the usual attributes of a log_event record."""
+    from bot.logs import EventRecord
+
+    record = EventRecord("bot.conversation", "text handled", {"event": "text", "outcome": "repeat"})
+    plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(filename)s:%(lineno)d %(funcName)s "
+                              "%(threadName)s %(process)d %(relativeCreated)d %(message)s %(outcome)s")
+    line = plain.format(record)
+    assert " INFO bot.conversation :0 None " in line and line.endswith(" text handled repeat")
+    assert record.thread == threading.get_ident() and record.process == os.getpid()
+    assert logging.makeLogRecord(record.__dict__).getMessage() == "text handled"
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "naïve ☕", 2**70, "\ud800", dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC), Path("/tmp/x"),
+    {1: "non-string key"}, [1, None, True],
+])
+def test_the_json_line_holds_what_the_standard_encoder_would(value):
+    """orjson writes the line; what it refuses (beyond 64-bit ints, lone surrogates) the standard encoder
+    writes, so no value loses a line, and each reads back as json.dumps(value, default=str) would."""
+    from bot.logs import encode_line
+
+    line = encode_line({"field": value})
+    assert "\n" not in line
+    assert json.loads(line) == json.loads(json.dumps({"field": value}, default=str, ensure_ascii=False))
+
+
+def test_a_number_json_cannot_hold_is_written_as_null():
+    """Infinity and NaN are not JSON (the standard encoder wrote them bare, which strict parsers refuse)."""
+    from bot.logs import encode_line
+
+    assert encode_line({"a": float("inf"), "b": float("nan")}) == '{"a":null,"b":null}'

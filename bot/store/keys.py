@@ -193,8 +193,9 @@ class Keys:
 
     def _key(self, tag: str, *parts: str) -> str:
         # Braces inside a tag would break the hash tag; Twilio never sends them.
-        tag = tag.replace("{", "(").replace("}", ")")
-        return ":".join((self.prefix, "{" + tag + "}", *parts))
+        if "{" in tag or "}" in tag:
+            tag = tag.replace("{", "(").replace("}", ")")
+        return f"{self.prefix}:{{{tag}}}:{':'.join(parts)}" if parts else f"{self.prefix}:{{{tag}}}"
 
     # -- one customer: {sender}
 
