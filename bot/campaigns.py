@@ -66,6 +66,8 @@ class Program:
     fallback: str
     terms_url: str | None
     replies: dict[str, ReplyTemplate] = field(default_factory=dict, compare=False, repr=False)
+    #: `text(name)` of the replies that take no context, as first rendered.
+    _rendered: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
     sender_limit: RateLimit | None = DEFAULT_SENDER_LIMIT
     upstream_limit: RateLimit | None = DEFAULT_UPSTREAM_LIMIT
     #: Message frequency for poster footers, e.g. "Up to 2 msgs/mo" (required to render a poster).
@@ -93,8 +95,17 @@ class Program:
         return self.numbers + tuple(n for n in self.whatsapp_numbers if n not in self.numbers)
 
     def text(self, name: str, **context: Any) -> str:
-        """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered."""
-        return self.replies[name].render(program={"name": self.name}, **context)
+        """One of the program's standard replies (`opt_out_reply`, `error_reply`, …), rendered.
+
+        One that needs no `context` is rendered once (it depends on the program's name alone): the
+        opt-in notice of every first reply and the "on its way" of a burst went through Jinja's
+        sandbox each time."""
+        if context:
+            return self.replies[name].render(program={"name": self.name}, **context)
+        rendered = self._rendered.get(name)
+        if rendered is None:
+            rendered = self._rendered[name] = self.replies[name].render(program={"name": self.name})
+        return rendered
 
     def with_opt_in_notice(self, text: str) -> str:
         """`text` as the first message to a number: carrying the program's name, "Reply STOP to opt

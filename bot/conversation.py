@@ -180,8 +180,9 @@ class Conversation:
     def handle(self, message: InboundMessage) -> Reply:
         started = time.perf_counter()
         upstream = start_upstream_clock()
+        now = self.clock()  # the text's arrival: its window, its consent cutoff, its hour in the funnel
         try:
-            reply = self._handle(message)
+            reply = self._handle(message, now)
         except Exception:
             # Nothing was answered: free the claim so Twilio's retry can run, and
             # still give the customer a polite answer rather than an HTTP 500.
@@ -191,10 +192,10 @@ class Conversation:
             except StoreUnavailable:
                 pass
             reply = Reply(self.book.program.text("error_reply"), "upstream_error")
-        self._log(message, reply, time.perf_counter() - started, upstream)
+        self._log(message, reply, time.perf_counter() - started, upstream, now)
         return reply
 
-    def _handle(self, message: InboundMessage) -> Reply:
+    def _handle(self, message: InboundMessage, now: dt.datetime) -> Reply:
         deadline = time.monotonic() + self.timing.budget_s
         _needs_notice.set(False)
         heard = recognise(message.body, message.opt_out_type)
@@ -204,14 +205,13 @@ class Conversation:
             self.keeper.keep()
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
-        now = self.clock()
         window = campaign.window(now) if campaign else None
         # Coupons and referral codes are cached per sender and issued once under
         # a lock taken in the same round trip; a balance is read fresh.
         issuance = None
         if campaign and window == "open" and campaign.kind not in ("loyalty", "birthday"):
             issuance = Issuance(campaign.slug, lock_token(), self.timing.lock_ttl_ms,
-                                **self._cached_reply_args(message, campaign, now))
+                                *self._cached_reply_args(message, campaign, now))
         program = self.book.program
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         journalled_stop = self._journalled_stop(message.sender) if word is None else None
@@ -334,14 +334,14 @@ class Conversation:
         reply = Reply(answer.text, answer.outcome, answer.campaign)  # type: ignore[arg-type]
         return self._finish(message, reply, **answer.finish_args)
 
-    def _cached_reply_args(self, message: InboundMessage, campaign: Campaign, now: dt.datetime) -> dict[str, Any]:
-        """Issuance's fields that let `begin` answer from the cached reply; none where finish would write
-        more than the replay record every time (a landing-form serve is a consent event each time)."""
+    def _cached_reply_args(self, message: InboundMessage, campaign: Campaign, now: dt.datetime) -> tuple[str, int]:
+        """Issuance's `reply_version` and `served_since_ms`, which let `begin` answer from the cached reply;
+        none where finish would write more than the replay record every time (a landing-form serve is a
+        consent event each time)."""
         if campaign.kind not in _CACHED_REPLY_KINDS or message.channel == "web":
-            return {}
+            return "", 0
         retention_ms = self.book.program.consent_retention_days * 24 * 3600 * 1000
-        return {"reply_version": self._reply_version(campaign),
-                "served_since_ms": int(now.timestamp() * 1000) - retention_ms}
+        return self._reply_version(campaign), int(now.timestamp() * 1000) - retention_ms
 
     def _reply_version(self, campaign: Campaign) -> str:
         """`reply_version`, computed once per campaign object (a reloaded book brings new ones)."""
@@ -554,7 +554,8 @@ class Conversation:
             return Reply(self.book.program.fallback, "unknown")
         return Reply(self.book.program.text("busy_reply"), "busy", campaign.slug)
 
-    def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock) -> None:
+    def _log(self, message: InboundMessage, reply: Reply, seconds: float, upstream: UpstreamClock,
+             arrived: dt.datetime) -> None:
         """The one line and the one count per text (metrics.py documents the counter)."""
         count_text(message.channel, reply.campaign, reply.outcome)
         timings = {}
@@ -571,7 +572,7 @@ class Conversation:
             "duration_ms": round(seconds * 1000, 2),
             **timings,
         })
-        self.funnel.add_text(self.clock(), reply.campaign, reply.poster, reply.outcome)
+        self.funnel.add_text(arrived, reply.campaign, reply.poster, reply.outcome)
 
 
 def reply_version(campaign: Campaign, program: Program) -> str:

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, request
 from .conversation import InboundMessage
 from .phone import address_of, bare_address, mask
 from .services import services_of
-from .twilio_signature import signature_valid, signed_url
+from .twilio_signature import FormFields, signature_valid, signed_url
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,12 @@ def serves(book, number: str) -> bool:
 def inbound_sms() -> Response:
     services = services_of()
     settings = services.settings
+    # All form fields, untouched: Twilio adds fields without notice and signs them all.
+    form = FormFields.of(request.form)
     if settings.twilio_auth_token:
         signature = request.headers.get("X-Twilio-Signature", "")
-        # All form fields, untouched: Twilio adds fields without notice and signs them all.
         url = signed_url(settings.public_base_url)
-        if not signature or not signature_valid(settings.twilio_auth_token, url, request.form, signature):
+        if not signature or not signature_valid(settings.twilio_auth_token, url, form, signature):
             # The URL without its query (whose values are Twilio's to choose), never the token.
             log.warning(
                 "POST /sms: %s X-Twilio-Signature from %s, checked against %s; most often PUBLIC_BASE_URL "
@@ -62,29 +63,23 @@ def inbound_sms() -> Response:
                 settings.public_base_url or "unset: the URL this server sees",
             )
             abort(403)
-    form = request.form
     missing = [name for name in REQUIRED_FIELDS if name not in form]
     if missing:
         abort(400, description=f"missing field(s): {', '.join(missing)}")
-    if settings.twilio_account_sid and form["AccountSid"] != settings.twilio_account_sid:
-        log.warning("POST /sms: AccountSid %s is not ours", form["AccountSid"])
+    sid, account, raw_from, raw_to, body = [form[name][0] for name in REQUIRED_FIELDS]
+    if settings.twilio_account_sid and account != settings.twilio_account_sid:
+        log.warning("POST /sms: AccountSid %s is not ours", account)
         abort(403)
-    sender, shop = address_of(form["From"]), bare_address(form["To"])  # a short code stays as it is
+    sender, shop = address_of(raw_from), bare_address(raw_to)  # a short code stays as it is
     if sender.number is None:
-        log.warning("POST /sms %s: sender is not a person's number (%s): no reply", form["MessageSid"],
+        log.warning("POST /sms %s: sender is not a person's number (%s): no reply", sid,
                     mask(sender.raw) if sender.raw else "empty")
         return twiml(None)
     if not serves(services.book, shop):
-        log.warning("POST /sms %s: to %s, a number this program does not serve: refused", form["MessageSid"], shop)
+        log.warning("POST /sms %s: to %s, a number this program does not serve: refused", sid, shop)
         return twiml(None)
-    message = InboundMessage(
-        sid=form["MessageSid"],
-        sender=sender.number,
-        to=shop,
-        body=form["Body"],
-        channel=sender.channel,
-        opt_out_type=form.get("OptOutType") or None,
-    )
+    opt_out_type = form.get("OptOutType")
+    message = InboundMessage(sid, sender.number, shop, body, sender.channel, opt_out_type and opt_out_type[0] or None)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("inbound %s from %s", message.sid, mask(message.sender))
     reply = services.conversation.handle(message)

@@ -217,17 +217,17 @@ class SenderState(Connection):
             journalled_stop_us,
         ]
         status, value, opted_out, noticed, asking, *code = self._run("begin", keys, args)
-        status = text(status)
-        state = {"opted_out": bool(opted_out), "noticed": bool(noticed)}
-        if status == "replay":
-            return Decision("replay", reply=text(value), opted_out=bool(opted_out))
+        status, out, known = text(status), bool(opted_out), bool(noticed)
         if status == "served":
-            return Decision("served", reply=text(value), code=text(code[0]), **state)
+            return Decision("served", reply=text(value), code=text(code[0]), opted_out=out, noticed=known)
+        if status == "replay":
+            return Decision("replay", reply=text(value), opted_out=out)
         if status == "limited":
-            return Decision("limited", notice=bool(value), **state)
+            return Decision("limited", notice=bool(value), opted_out=out, noticed=known)
         if status == "ok":
-            return Decision("ok", code=text(value) if value else None, asking=bool(asking), **state)
-        return Decision(status, **state)  # type: ignore[arg-type]
+            return Decision("ok", code=text(value) if value else None, asking=bool(asking), opted_out=out,
+                            noticed=known)
+        return Decision(status, opted_out=out, noticed=known)  # type: ignore[arg-type]
 
     def finish(
         self,
