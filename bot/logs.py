@@ -70,7 +70,7 @@ class EventRecord(logging.LogRecord):
         "relativeCreated": 0.0, "processName": None,
     }
 
-    def __init__(self, name: str, message: str, fields: dict):  # noqa: D107 - see the class
+    def __init__(self, name: str, message: str, fields: dict):
         created = time.time()
         attributes = self.__dict__
         attributes.update(self._CONSTANT)
