@@ -64,11 +64,10 @@ class EventRecord(logging.LogRecord):
     formatters read.
     """
 
-    _CONSTANT = {
-        "args": None, "levelname": "INFO", "levelno": logging.INFO, "pathname": "", "filename": "", "module": "",
-        "exc_info": None, "exc_text": None, "stack_info": None, "lineno": 0, "funcName": None,
-        "relativeCreated": 0.0, "processName": None,
-    }
+    #: Every attribute this Python's LogRecord has (so a newer one's, such as 3.12's taskName, too), as an
+    #: INFO record with no caller has them; `__init__` sets the record's own.
+    _CONSTANT = {**logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__,
+                 "relativeCreated": 0.0, "processName": None}
 
     def __init__(self, name: str, message: str, fields: dict):
         created = time.time()
