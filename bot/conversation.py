@@ -237,7 +237,7 @@ class Conversation:
                               message.sid, mask(message.sender))
                     return Reply(None, "opted_out")
             if message.channel == "whatsapp":  # WhatsApp's 24-hour window (whatsapp.py): one more round trip
-                self.store.open_whatsapp_window(message.sender, self.clock())
+                self.store.open_whatsapp_window(message.sender, now)
         except StoreUnavailable as exc:
             if self.keeper:
                 self.keeper.store_failed()

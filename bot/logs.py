@@ -11,7 +11,9 @@ import time
 
 import orjson
 
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+#: The attributes of a record with no caller, as this Python's LogRecord sets them.
+_BARE_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__
+_STANDARD = frozenset(_BARE_RECORD) | {"message", "asctime"}
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _LEVELS = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 #: What orjson cannot write (an int beyond 64 bits, a lone surrogate): the standard library's encoder,
@@ -66,8 +68,7 @@ class EventRecord(logging.LogRecord):
 
     #: Every attribute this Python's LogRecord has (so a newer one's, such as 3.12's taskName, too), as an
     #: INFO record with no caller has them; `__init__` sets the record's own.
-    _CONSTANT = {**logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__,
-                 "relativeCreated": 0.0, "processName": None}
+    _CONSTANT = {**_BARE_RECORD, "relativeCreated": 0.0, "processName": None}
 
     def __init__(self, name: str, message: str, fields: dict):
         created = time.time()

@@ -152,14 +152,7 @@ class Funnel:
         except ValueError as exc:
             log.error("results funnel: text not counted: %s", exc)
             return
-        self._add(self._bucket(at), name)
-
-    def _bucket(self, at: dt.datetime) -> dt.datetime:
-        hours = int(at.timestamp()) // 3600
-        cached = self._hour
-        if cached[0] != hours:  # a tuple swapped in whole: threads never see half of one
-            cached = self._hour = (hours, funnel_hour(at))
-        return cached[1]  # type: ignore[return-value]
+        self._add(at, name)
 
     def waiting(self) -> int:
         """Texts counted in this process and not written yet."""
@@ -189,9 +182,14 @@ class Funnel:
     def _write(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
         self.store.count_funnel(counts)
 
-    def _add(self, hour: dt.datetime, name: str) -> None:
+    def _add(self, at: dt.datetime, name: str) -> None:
+        """Count `name` in the bucket of the hour `at` falls in."""
+        hours = int(at.timestamp()) // 3600
+        cached = self._hour
+        if cached[0] != hours:  # a tuple swapped in whole: threads never see half of one
+            cached = self._hour = (hours, funnel_hour(at))
         with self._lock:
-            self._pending[(hour, name)] += 1
+            self._pending[(cached[1], name)] += 1
         _ensure_flusher()
 
 

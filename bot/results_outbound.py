@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .campaigns import CampaignBook
 from .results import Funnel, Period, Row, cells_of, row_of, rows_csv
-from .store import Store, funnel_field, funnel_hour
+from .store import Store, funnel_field
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class OutboundFunnel(Funnel):
         except ValueError as exc:
             log.error("outbound counts: not counted: %s", exc)
             return
-        self._add(funnel_hour(sent_hour), name)
+        self._add(sent_hour, name)
 
     def _write(self, counts: dict[tuple[dt.datetime, str], int]) -> None:
         self.store.count_outbound(counts)

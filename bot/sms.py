@@ -78,8 +78,8 @@ def inbound_sms() -> Response:
     if not serves(services.book, shop):
         log.warning("POST /sms %s: to %s, a number this program does not serve: refused", sid, shop)
         return twiml(None)
-    opt_out_type = form.get("OptOutType")
-    message = InboundMessage(sid, sender.number, shop, body, sender.channel, opt_out_type and opt_out_type[0] or None)
+    opt_out_type = form.get("OptOutType", [""])[0] or None
+    message = InboundMessage(sid, sender.number, shop, body, sender.channel, opt_out_type)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("inbound %s from %s", message.sid, mask(message.sender))
     reply = services.conversation.handle(message)
