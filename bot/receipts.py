@@ -37,7 +37,7 @@ from .results_outbound import ERROR_EVENT, OutboundFunnel
 from .services import services_of
 from .store import FINAL_STATUSES, STATUS_RANK, Receipt, Store
 from .store.receipts import Mark
-from .twilio_signature import signed_by_twilio
+from .twilio_signature import FormFields, signed_by_twilio
 from .whatsapp import record_refusal
 
 log = logging.getLogger(__name__)
@@ -94,20 +94,20 @@ def apply(store: Store, counts: OutboundFunnel | None, sid: str, to: str, status
 def status_callback() -> Response:
     services = services_of()
     settings = services.settings
-    if not signed_by_twilio():
+    form = FormFields.posted()
+    if not signed_by_twilio(form):
         log.warning("POST /twilio/status: bad or missing X-Twilio-Signature from %s", request.remote_addr)
         metrics.RECEIPTS.labels(result="forbidden").inc()
         abort(403)
-    form = request.form
-    missing = [name for name in REQUIRED_FIELDS if not form.get(name)]
+    missing = [name for name in REQUIRED_FIELDS if not form.value(name)]
     if missing:
         metrics.RECEIPTS.labels(result="malformed").inc()
         abort(400, description=f"missing field(s): {', '.join(missing)}")
     # The recipient's bare number (the record's tag), whatever channel the text went by: "whatsapp:+1…" too.
-    sid, status, to = form["MessageSid"], form["MessageStatus"], bare_address(form.get("To", ""))
-    channel = address_of(form.get("To", "")).channel
-    if settings.twilio_account_sid and form.get("AccountSid") != settings.twilio_account_sid:
-        log.warning("POST /twilio/status: AccountSid %s is not ours", form.get("AccountSid"))
+    sid, status, to = form.value("MessageSid"), form.value("MessageStatus"), bare_address(form.value("To"))
+    channel = address_of(form.value("To")).channel
+    if settings.twilio_account_sid and form.value("AccountSid") != settings.twilio_account_sid:
+        log.warning("POST /twilio/status: AccountSid %s is not ours", form.value("AccountSid"))
         metrics.RECEIPTS.labels(result="forbidden").inc()
         abort(403)
     if status not in STATUS_RANK or not to:
@@ -116,7 +116,7 @@ def status_callback() -> Response:
         return Response("", 200, mimetype="text/plain")
     counts = services.sms.counts if services.sms is not None else None
     try:
-        receipt = apply(services.store, counts, sid, to, status, form.get("ErrorCode", ""), channel=channel)
+        receipt = apply(services.store, counts, sid, to, status, form.value("ErrorCode"), channel=channel)
     except StoreUnavailable as exc:  # not applied: Twilio retries a callback that failed
         log.error("status callback for %s not applied: %s", sid, exc)
         metrics.RECEIPTS.labels(result="unavailable").inc()

@@ -50,7 +50,7 @@ def inbound_sms() -> Response:
     services = services_of()
     settings = services.settings
     # All form fields, untouched: Twilio adds fields without notice and signs them all.
-    form = FormFields.of(request.form)
+    form = FormFields.posted()
     if settings.twilio_auth_token:
         signature = request.headers.get("X-Twilio-Signature", "")
         url = signed_url(settings.public_base_url)
@@ -78,7 +78,7 @@ def inbound_sms() -> Response:
     if not serves(services.book, shop):
         log.warning("POST /sms %s: to %s, a number this program does not serve: refused", sid, shop)
         return twiml(None)
-    opt_out_type = form.get("OptOutType", [""])[0] or None
+    opt_out_type = form.value("OptOutType") or None
     message = InboundMessage(sid, sender.number, shop, body, sender.channel, opt_out_type)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("inbound %s from %s", message.sid, mask(message.sender))
