@@ -47,7 +47,7 @@ from .campaigns import Campaign, CampaignBook, Program, reply_context
 from .competitions import entrant, entry_reply
 from .compliance import Compliance, ComplianceWord, recognise
 from .errors import StoreUnavailable, UpstreamError, UpstreamPermanent, UpstreamRetryable
-from .issuing import Issuer, issue, read_balance
+from .issuing import Issuer, budget_of, issue, read_balance
 from .jobs import LateJob
 from .journal import ComplianceRecord, ConsentKeeper, Journal, replay
 from .logs import log_event
@@ -55,7 +55,7 @@ from .metrics import ENTRIES, UpstreamClock, count_text, start_upstream_clock
 from .phone import hash_sender, mask
 from .results import Funnel
 from .scans import NO_POSTER, attribute_text
-from .store import CachedReply, ConsentEvent, Decision, Issuance, Store
+from .store import CachedReply, ConsentEvent, Decision, GateCheck, Issuance, Store
 from .upstream import UpstreamGuard
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,15 @@ class Timing:
         return int(self.budget_s * 1000) + 2000
 
 
+class _Prepared(NamedTuple):
+    """What `begin` is given for every text of one campaign object (`Conversation._prepared`)."""
+
+    #: The reply's template version (`reply_version`), for the cached reply.
+    reply_version: str
+    #: The upstream gate of a first code's call, passed in begin's round trip (None on a cluster).
+    gate: GateCheck | None
+
+
 class Conversation:
     def __init__(
         self,
@@ -172,8 +181,8 @@ class Conversation:
         self.journal = journal
         retention = book.program.consent_retention_days
         self.keeper = ConsentKeeper(journal, store, retention) if journal else None
-        #: slug -> (campaign, program, its reply's template version), computed once per campaign object.
-        self._reply_versions: dict[str, tuple[Campaign, Program, str]] = {}
+        #: slug -> (campaign, program, what begin is given for it), computed once per campaign object.
+        self._prepared_for: dict[str, tuple[Campaign, Program, _Prepared]] = {}
 
     # -- entry point
 
@@ -206,13 +215,16 @@ class Conversation:
         match = None if word else self.book.match(message.body, message.to)
         campaign = match.target if match else None
         window = campaign.window(now) if campaign else None
+        program = self.book.program
         # Coupons and referral codes are cached per sender and issued once under
-        # a lock taken in the same round trip; a balance is read fresh.
-        issuance = None
+        # a lock taken in the same round trip (with the upstream gate for the call,
+        # on one Redis node); a balance is read fresh.
+        issuance = gate = None
         if campaign and window == "open" and campaign.kind not in ("loyalty", "birthday"):
             issuance = Issuance(campaign.slug, lock_token(), self.timing.lock_ttl_ms,
                                 *self._cached_reply_args(message, campaign, now))
-        program = self.book.program
+            if campaign.kind != "competition":  # an entry is recorded before its call, and may end there
+                gate = self._prepared(campaign).gate
         limit = None if word else (campaign and campaign.sender_limit) or program.sender_limit
         journalled_stop = self._journalled_stop(message.sender) if word is None else None
 
@@ -225,6 +237,7 @@ class Conversation:
                 limit_scope=campaign.slug if campaign and campaign.sender_limit else None,
                 issuance=issuance,
                 journalled_stop_us=journalled_stop.arrived_us if journalled_stop else 0,
+                gate=gate,
             )
 
         try:
@@ -341,23 +354,26 @@ class Conversation:
         if campaign.kind not in _CACHED_REPLY_KINDS or message.channel == "web":
             return "", 0
         retention_ms = self.book.program.consent_retention_days * 24 * 3600 * 1000
-        return self._reply_version(campaign), int(now.timestamp() * 1000) - retention_ms
+        return self._prepared(campaign).reply_version, int(now.timestamp() * 1000) - retention_ms
 
-    def _reply_version(self, campaign: Campaign) -> str:
-        """`reply_version`, computed once per campaign object (a reloaded book brings new ones)."""
+    def _prepared(self, campaign: Campaign) -> _Prepared:
+        """What `begin` is given for every text of `campaign`, computed once per campaign object (a
+        reloaded book brings new ones)."""
         program = self.book.program
-        known = self._reply_versions.get(campaign.slug)
+        known = self._prepared_for.get(campaign.slug)
         if known and known[0] is campaign and known[1] is program:
             return known[2]
-        version = reply_version(campaign, program)
-        self._reply_versions[campaign.slug] = (campaign, program, version)
-        return version
+        # The gate is passed at once: within the webhook's budget, the call follows begin.
+        gate = self.guard.check(campaign.slug, budget_of(program, campaign), within_s=self.timing.budget_s)
+        prepared = _Prepared(reply_version(campaign, program), gate)
+        self._prepared_for[campaign.slug] = (campaign, program, prepared)
+        return prepared
 
     def _cached(self, campaign: Campaign, code: str, text: str) -> dict[str, Any]:
         """`Store.finish` arguments that keep `text` (the reply for `code`) for the campaign's repeat texts."""
         if campaign.kind not in _CACHED_REPLY_KINDS:
             return {}
-        return {"slug": campaign.slug, "cached_reply": CachedReply(self._reply_version(campaign), code, text)}
+        return {"slug": campaign.slug, "cached_reply": CachedReply(self._prepared(campaign).reply_version, code, text)}
 
     # -- no keyword
 
@@ -412,7 +428,8 @@ class Conversation:
                 return self._finish(
                     message, Reply(text, "loyalty", campaign.slug), **self._served(message, campaign)
                 )
-            code = issue(self.issuer, self.guard, program, campaign, message.sender, deadline=deadline)
+            code = issue(self.issuer, self.guard, program, campaign, message.sender, deadline=deadline,
+                         gated=decision.gate)
         except UpstreamError as exc:
             if token:
                 self.store.unlock(message.sender, campaign.slug, token)

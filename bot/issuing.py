@@ -16,6 +16,8 @@ from .phone import to_e164
 
 if TYPE_CHECKING:
     from .campaigns import Campaign, Program
+    from .limits import RateLimit
+    from .store import Gate
     from .upstream import UpstreamGuard
 
 
@@ -50,9 +52,10 @@ class Issuer(Protocol):
 
 
 def issue(issuer: Issuer, guard: UpstreamGuard, program: Program, campaign: Campaign, sender: str, *,
-          deadline: float, year: int | None = None) -> str:
+          deadline: float, year: int | None = None, gated: Gate | None = None) -> str:
     """`sender`'s code of a coupon, referral or birthday campaign (create or retrieve), by `deadline`
-    (monotonic); `year` fills a birthday identifier's {year}."""
+    (monotonic); `year` fills a birthday identifier's {year}; `gated`: the upstream gate's answer,
+    when `Store.begin` gave it (`UpstreamGuard.check`)."""
     profile = _profile(sender)
 
     def attempt(timeout: float) -> str:
@@ -66,7 +69,12 @@ def issue(issuer: Issuer, guard: UpstreamGuard, program: Program, campaign: Camp
             timeout=timeout,
         ).code
 
-    return guard.call(campaign.slug, campaign.upstream_limit or program.upstream_limit, attempt, deadline=deadline)
+    return guard.call(campaign.slug, budget_of(program, campaign), attempt, deadline=deadline, gated=gated)
+
+
+def budget_of(program: Program, campaign: Campaign) -> RateLimit | None:
+    """The Talon.One call budget `campaign`'s calls are counted in: its own, else the program's."""
+    return campaign.upstream_limit or program.upstream_limit
 
 
 def read_balance(issuer: Issuer, guard: UpstreamGuard, program: Program, campaign: Campaign, sender: str, *,
@@ -77,7 +85,7 @@ def read_balance(issuer: Issuer, guard: UpstreamGuard, program: Program, campaig
     def attempt(timeout: float) -> LoyaltyBalance:
         return issuer.loyalty(loyalty_program_id=campaign.loyalty_program_id, profile=profile, timeout=timeout)
 
-    return guard.call(campaign.slug, campaign.upstream_limit or program.upstream_limit, attempt, deadline=deadline)
+    return guard.call(campaign.slug, budget_of(program, campaign), attempt, deadline=deadline)
 
 
 def _profile(sender: str) -> str:

@@ -4,7 +4,9 @@
 passes the upstream gate in Redis (the deployment-wide circuit breaker and
 the campaign's token bucket, on Redis's clock), gets a timeout that fits the
 time left, and on a retryable failure waits an exponential, fully jittered
-backoff before trying again with the same identifier. When the time is up,
+backoff before trying again with the same identifier. A first code on one
+Redis node has passed the gate already, in `begin`'s round trip (`check`,
+then `call(..., gated=)`). When the time is up,
 the breaker is open or the budget is spent, it raises `UpstreamRetryable`
 so the caller can finish later (the late-delivery queue) instead of failing.
 """
@@ -20,7 +22,7 @@ from typing import TypeVar
 
 from .errors import StoreUnavailable, UpstreamPermanent, UpstreamRetryable
 from .limits import BreakerPolicy, RateLimit
-from .store import Store
+from .store import Gate, GateCheck, Store
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +60,28 @@ class UpstreamGuard:
         self.read_timeout = read_timeout
         self.min_attempt_s = min_attempt_s
 
-    def call(self, slug: str, budget: RateLimit | None, attempt: Callable[[float], T], *, deadline: float) -> T:
-        """Run `attempt(timeout)` until it succeeds, fails permanently, or `deadline` (monotonic) passes."""
+    def check(self, slug: str, budget: RateLimit | None, *, within_s: float) -> GateCheck | None:
+        """The gate of `slug`'s call, to be made within `within_s`, for `Store.begin` to answer ahead
+        (None where it cannot: a cluster)."""
+        if not self.store.one_node:
+            return None
+        return GateCheck.of(slug, budget, probe_ttl_ms=self._probe_ttl_ms(within_s))
+
+    def call(self, slug: str, budget: RateLimit | None, attempt: Callable[[float], T], *, deadline: float,
+             gated: Gate | None = None) -> T:
+        """Run `attempt(timeout)` until it succeeds, fails permanently, or `deadline` (monotonic) passes.
+        `gated`: the gate's answer for the first attempt, when `begin` gave it (`check`)."""
         last: UpstreamRetryable | None = None
         tries = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining < self.min_attempt_s:
                 raise last or UpstreamRetryable("no time left for a Talon.One call")
-            refusal, record_success = self._gate(slug, budget, remaining)
+            if gated is not None:
+                refusal, record_success = self._answer(slug, gated)
+                gated = None
+            else:
+                refusal, record_success = self._gate(slug, budget, remaining)
             if refusal is not None:
                 raise refusal
             try:
@@ -95,10 +110,19 @@ class UpstreamGuard:
     def _gate(self, slug: str, budget: RateLimit | None, remaining: float) -> tuple[UpstreamRetryable | None, bool]:
         """(a refusal to raise, or None; whether a success must be recorded)."""
         try:
-            gate = self.store.upstream_gate(slug, budget, probe_ttl_ms=int((remaining + 1) * 1000))
+            gate = self.store.upstream_gate(slug, budget, probe_ttl_ms=self._probe_ttl_ms(remaining))
         except StoreUnavailable as exc:
             log.warning("upstream gate not checked (failing open): %s", exc)
             return None, False
+        return self._answer(slug, gate)
+
+    @staticmethod
+    def _probe_ttl_ms(remaining: float) -> int:
+        """A half-open probe's claim outlives the call it stands for by a second."""
+        return int((remaining + 1) * 1000)
+
+    def _answer(self, slug: str, gate: Gate) -> tuple[UpstreamRetryable | None, bool]:
+        """`_gate`'s answer, from the gate's."""
         if gate.state == "open":
             return UpstreamRetryable("Talon.One circuit breaker is open", retry_in=gate.retry_in_ms / 1000), False
         if gate.state == "over":

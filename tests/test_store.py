@@ -13,7 +13,17 @@ import redis.exceptions
 
 from bot.errors import StoreUnavailable
 from bot.limits import BreakerPolicy, RateLimit
-from bot.store import UNAVAILABLE, ConsentEvent, Issuance, Store, connect, funnel_field, funnel_hour, map_redis_errors
+from bot.store import (
+    UNAVAILABLE,
+    ConsentEvent,
+    GateCheck,
+    Issuance,
+    Store,
+    connect,
+    funnel_field,
+    funnel_hour,
+    map_redis_errors,
+)
 from bot.store.scripts import SCRIPTS, lua_file
 from bot.store.senders import finish_args
 from tests.support.redis_server import RedisServer
@@ -123,6 +133,33 @@ def test_the_breaker_opens_after_its_failures_and_the_budget_says_over(store):
     assert store.breaker_state() == "closed"
     budget = RateLimit(rate=1, per_seconds=HOUR, burst=1)
     assert [store.upstream_gate("autumn", budget, probe_ttl_ms=1000).state for _ in range(2)] == ["go", "over"]
+
+
+def test_begin_passes_a_first_code_through_the_gate_in_its_own_round_trip(store):
+    """On one node the issuance's lock and the upstream gate are one script: the budget is taken only
+    by a text that is to call Talon.One, and an open breaker or a spent budget comes back with the lock."""
+    budget = RateLimit(rate=1, per_seconds=HOUR, burst=1)
+    check = GateCheck.of("spring", budget, probe_ttl_ms=1000)
+    first = store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(), gate=check)
+    assert (first.status, first.gate.state, first.gate.failures) == ("issue", "go", 0)
+    waiting = store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(), gate=check)
+    assert (waiting.status, waiting.gate) == ("wait", None)  # another text holds the lock: no budget taken
+    over = store.begin(sid(), "+15551230001", check_optout=True, limit=None, issuance=issuance(), gate=check)
+    assert (over.status, over.gate.state) == ("issue", "over") and over.gate.retry_in_ms > 0
+    assert store.upstream_gate("spring", budget, probe_ttl_ms=1000).state == "over"  # the gate's own script agrees
+    breaker = BreakerPolicy(failures=1, window_s=60, cooldown_s=60)
+    assert store.record_upstream(False, breaker) is True
+    opened = store.begin(sid(), "+15551230002", check_optout=True, limit=None, issuance=issuance(),
+                         gate=GateCheck.of("autumn", None, probe_ttl_ms=1000))
+    assert (opened.status, opened.gate.state) == ("issue", "open") and opened.gate.retry_in_ms > 0
+    assert store.upstream_gate("autumn", None, probe_ttl_ms=1000).state == "open"
+
+
+def test_on_a_cluster_begin_refuses_the_gate_whose_keys_are_in_other_slots(store):
+    store.one_node = False  # as Connection finds a RedisCluster client
+    with pytest.raises(ValueError, match="cluster slot"):
+        store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(),
+                    gate=GateCheck.of("spring", None, probe_ttl_ms=1000))
 
 
 # -- the late-delivery queue and the sent markers
@@ -240,7 +277,7 @@ def test_every_lua_file_is_in_the_table_and_names_its_keys_and_argv():
     files = {p.name[:-4] for p in resources.files("bot").joinpath("lua").iterdir() if p.name.endswith(".lua")}
     used = {part for parts in SCRIPTS.values() for part in parts}
     assert used == files
-    preludes = {"clock", "gcra"}
+    preludes = {"clock", "gcra", "upstream_gate"}  # functions, not scripts: their callers name the keys
     for name in files - preludes:
         head = lua_file(name).split("\n\n")[0]
         assert "KEYS" in head and "ARGV" in head, name

@@ -31,7 +31,7 @@ from .channels import ChannelState, WhatsAppState
 from .connection import UNAVAILABLE, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
 from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
-from .gate import Gate, UpstreamGate
+from .gate import Gate, GateCheck, UpstreamGate
 from .jobs import Jobs
 from .outreach import ASK_TTL_MS, OUTREACH_COUNTS, AudienceRecord, Outreach, Recipient, is_final
 from .receipts import (
@@ -61,7 +61,7 @@ __all__ = [
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
     "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "CachedReply", "ConsentEvent", "Decision", "DrawState", "Entry",
-    "EntryResult", "Gate", "Issuance", "Receipt", "Status", "WhatsAppState",
+    "EntryResult", "Gate", "GateCheck", "Issuance", "Receipt", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 

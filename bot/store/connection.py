@@ -65,6 +65,8 @@ class Connection(Keys):
         self.prefix = prefix
         self.description = description
         self._scripts = {name: client.register_script(source(name)) for name in SCRIPTS}
+        #: One node (or the embedded store): a script may touch keys of any cluster slot.
+        self.one_node = not hasattr(client, "get_primaries")
 
     def _unavailable(self) -> contextlib.AbstractContextManager[None]:
         return map_redis_errors(self.description)

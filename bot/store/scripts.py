@@ -1,6 +1,6 @@
 """The store's Lua scripts: one table of name -> files in bot/lua/, read with importlib.resources.
 
-A script is its preludes (the Redis clock `now_ms`, the GCRA function)
+A script is its preludes (the Redis clock `now_ms`, the GCRA function, the upstream gate)
 followed by its own file, joined once when the store registers it. Each file
 names its KEYS and ARGV at the top.
 """
@@ -12,13 +12,13 @@ from importlib import resources
 
 #: name -> the .lua files (in bot/lua/, without the suffix) it is made of, preludes first.
 SCRIPTS: dict[str, tuple[str, ...]] = {
-    "begin": ("clock", "gcra", "begin"),
+    "begin": ("clock", "gcra", "upstream_gate", "begin"),
     "finish": ("optout", "finish"),
     "replay_compliance": ("optout", "compliance"),
     "allow": ("clock", "gcra", "allow"),
     "release": ("release",),
     "unlock": ("unlock",),
-    "gate": ("clock", "gcra", "gate"),
+    "gate": ("clock", "gcra", "upstream_gate", "gate"),
     "record": ("clock", "record"),
     "breaker_state": ("clock", "breaker_state"),
     "enqueue": ("clock", "enqueue"),

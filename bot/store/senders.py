@@ -36,6 +36,7 @@ from typing import Literal, NamedTuple
 
 from ..limits import RateLimit
 from .connection import Connection, text
+from .gate import Gate, GateCheck, gate_of
 
 PENDING_TTL_MS = 30_000
 REPLY_TTL_MS = 24 * 3600 * 1000
@@ -119,6 +120,8 @@ class Decision(NamedTuple):
     noticed: bool = False
     #: A question is pending for this sender (a birthday asked for): the text may be its answer.
     asking: bool = False
+    #: With status "issue" and a `GateCheck`: the upstream gate's answer for the call.
+    gate: Gate | None = None
 
 
 class Issuance(NamedTuple):
@@ -182,12 +185,16 @@ class SenderState(Connection):
         limit_scope: str | None = None,
         issuance: Issuance | None = None,
         journalled_stop_us: int = 0,
+        gate: GateCheck | None = None,
     ) -> Decision:
         """Claim `sid` and decide, in one round trip. See the module docstring.
 
         `journalled_stop_us`: the arrival of a STOP this host journalled as the number's latest event;
         when Redis's opt-out record is older (or gone), nothing is claimed and the status is
-        `journal_ahead`: write that STOP again (`replay_compliance`) and begin again."""
+        `journal_ahead`: write that STOP again (`replay_compliance`) and begin again.
+
+        `gate` (with `issuance`, on one node only): when this text is to issue, the upstream gate
+        is passed in the same round trip and its answer is the decision's `gate`."""
         sid_key = self.sid_key(sender, sid)
         slug = issuance.slug if issuance else None
         keys = [
@@ -216,10 +223,15 @@ class SenderState(Connection):
             slug or "",
             journalled_stop_us,
         ]
-        status, value, opted_out, noticed, asking, *code = self._run("begin", keys, args)
+        if gate is not None:
+            if not self.one_node:
+                raise ValueError("begin: the upstream gate's keys are not in the sender's cluster slot")
+            keys += self.gate_keys(gate.slug)
+            args += gate[1:]
+        status, value, opted_out, noticed, asking, *rest = self._run("begin", keys, args)
         status, out, known = text(status), bool(opted_out), bool(noticed)
         if status == "served":
-            return Decision("served", reply=text(value), code=text(code[0]), opted_out=out, noticed=known)
+            return Decision("served", reply=text(value), code=text(rest[0]), opted_out=out, noticed=known)
         if status == "replay":
             return Decision("replay", reply=text(value), opted_out=out)
         if status == "limited":
@@ -227,6 +239,8 @@ class SenderState(Connection):
         if status == "ok":
             return Decision("ok", code=text(value) if value else None, asking=bool(asking), opted_out=out,
                             noticed=known)
+        if status == "issue" and rest:
+            return Decision("issue", opted_out=out, noticed=known, gate=gate_of(rest))
         return Decision(status, opted_out=out, noticed=known)  # type: ignore[arg-type]
 
     def finish(
