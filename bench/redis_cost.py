@@ -30,7 +30,7 @@ from bot import Settings, create_app  # noqa: E402
 from bot.campaigns import CampaignBook  # noqa: E402
 from bot.conversation import reply_version  # noqa: E402
 from bot.services import Services  # noqa: E402
-from bot.store import CachedReply, ConsentEvent, Store  # noqa: E402
+from bot.store import CachedReply, ConsentEvent, OneCallPacker, Store  # noqa: E402
 from tests.support.campaign_files import CAMPAIGNS  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 from tests.support.talon_stub import TalonStub  # noqa: E402
@@ -81,7 +81,7 @@ def in_process_app(server: RedisServer, talon: TalonStub, pool: redis.Connection
         talon_api_key="bench", talon_deployment="bench.talon.one", talon_base_url=talon.url,
         twilio_auth_token=TOKEN, public_base_url=PUBLIC_URL, bot_secret="bench",
     )
-    pool = pool or redis.ConnectionPool.from_url(server.url)
+    pool = pool or redis.ConnectionPool.from_url(server.url, command_packer=OneCallPacker())  # as `connect` does
     store = Store(redis.Redis(connection_pool=pool), prefix="bench")
     return create_app(services=Services.build(settings, store=store))
 

@@ -18,6 +18,7 @@ from bot.store import (
     ConsentEvent,
     GateCheck,
     Issuance,
+    OneCallPacker,
     Store,
     connect,
     funnel_field,
@@ -160,6 +161,31 @@ def test_on_a_cluster_begin_refuses_the_gate_whose_keys_are_in_other_slots(store
     with pytest.raises(ValueError, match="cluster slot"):
         store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(),
                     gate=GateCheck.of("spring", None, probe_ttl_ms=1000))
+
+
+@pytest.mark.parametrize("command", [
+    ("EVALSHA", "a" * 40, 2, "kcb:{+15551230000}:sid:SM1", "k2", 30_000, "1", 0, 1.5, "ünï ✓", b"\x00\xff"),
+    ("SET", "k", bytearray(b"v"), "PX", 100), ("SET", "k", memoryview(b"v")), ("CONFIG GET", "maxmemory"),
+    (b"CONFIG GET", "maxmemory-policy"), ("GET", ""),
+])
+def test_one_call_packing_gives_redis_pys_bytes(command):
+    from redis.connection import HiredisRespSerializer
+
+    assert OneCallPacker().pack(*command) == HiredisRespSerializer().pack(*command)
+
+
+def test_a_refused_argument_is_the_same_error_as_redis_pys():
+    from redis.connection import HiredisRespSerializer
+
+    for packer in (OneCallPacker(), HiredisRespSerializer()):
+        with pytest.raises(redis.exceptions.DataError):
+            packer.pack("SET", "k", object())
+
+
+def test_the_store_packs_with_one_call_on_one_node(redis_url):
+    store = connect(redis_url, prefix="p" + uuid.uuid4().hex[:12])
+    assert isinstance(store.client.connection_pool.connection_kwargs["command_packer"], OneCallPacker)
+    assert store.begin(sid(), SENDER, check_optout=True, limit=None).status == "ok"
 
 
 # -- the late-delivery queue and the sent markers

@@ -28,7 +28,7 @@ import redis
 
 from .broadcasts import BroadcastRecord, Broadcasts, broadcast_occasion, broadcast_of
 from .channels import ChannelState, WhatsAppState
-from .connection import UNAVAILABLE, map_redis_errors
+from .connection import UNAVAILABLE, OneCallPacker, map_redis_errors
 from .entries import DrawState, Entries, Entry, EntryResult
 from .forms import LOGIN_ALL_LOCKED, LOGIN_LOCKED, LOGIN_OK, Forms
 from .gate import Gate, GateCheck, UpstreamGate
@@ -61,7 +61,7 @@ __all__ = [
     "CONSENT_MAX_EVENTS", "DEFAULT_CODE_TTL_MS", "FINAL_STATUSES", "FUNNEL_RETENTION_DAYS", "LOGIN_ALL_LOCKED",
     "LOGIN_LOCKED", "LOGIN_OK", "NO_POSTER", "PENDING_TTL_MS", "REPLY_TTL_MS", "SEEN_TTL_MS", "STATUS_RANK",
     "UNAVAILABLE", "UNDELIVERABLE_TTL_MS", "CachedReply", "ConsentEvent", "Decision", "DrawState", "Entry",
-    "EntryResult", "Gate", "GateCheck", "Issuance", "Receipt", "Status", "WhatsAppState",
+    "EntryResult", "Gate", "GateCheck", "Issuance", "OneCallPacker", "Receipt", "Status", "WhatsAppState",
     "Store", "connect", "funnel_field", "funnel_hour", "map_redis_errors",
 ]
 
@@ -84,9 +84,9 @@ def connect(redis_url: str | None, *, cluster: bool = False, prefix: str = "kcb"
         )
         return Store(fakeredis.FakeRedis(server=fakeredis.FakeServer()), prefix=prefix, description="embedded store")
     options = dict(socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
-    if cluster:
+    if cluster:  # RedisCluster passes its nodes no command_packer
         return Store(_cluster_client(redis_url, options), prefix=prefix, description="redis cluster")
-    client = redis.Redis.from_url(redis_url, **options)
+    client = redis.Redis.from_url(redis_url, command_packer=OneCallPacker(), **options)
     return Store(client, prefix=prefix, description="redis")
 
 
