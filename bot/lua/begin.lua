@@ -9,7 +9,7 @@
 -- retention's cutoff), ARGV[10] reply_ttl_ms, ARGV[11] campaign slug, ARGV[12] journalled_stop_us (the
 -- arrival of the STOP this host journalled as the number's latest event; '0' = none); with the gate:
 -- ARGV[13] budget interval_ms (0 = no budget), ARGV[14] budget burst, ARGV[15] probe_ttl_ms
--- Returns {status, value, opted_out, noticed, asking[, code]}:
+-- Returns {status, value, opted_out, noticed, asking[, code | the gate's three values]}:
 --   journal_ahead (nothing claimed: Redis's opt-out record is older than ARGV[12] or missing, so Redis
 --     lost that STOP; the caller writes it again and begins again)
 --   replay (value = stored reply) | in_flight | opted_out
