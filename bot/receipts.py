@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort
 
 from . import metrics
 from .errors import StoreUnavailable
@@ -37,7 +37,7 @@ from .results_outbound import ERROR_EVENT, OutboundFunnel
 from .services import services_of
 from .store import FINAL_STATUSES, STATUS_RANK, Receipt, Store
 from .store.receipts import Mark
-from .twilio_signature import FormFields, signed_by_twilio
+from .twilio_signature import FormFields, current_request, signed_by_twilio
 from .whatsapp import record_refusal
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,10 @@ def apply(store: Store, counts: OutboundFunnel | None, sid: str, to: str, status
 def status_callback() -> Response:
     services = services_of()
     settings = services.settings
-    form = FormFields.posted()
-    if not signed_by_twilio(form):
-        log.warning("POST /twilio/status: bad or missing X-Twilio-Signature from %s", request.remote_addr)
+    req = current_request()
+    form = FormFields.posted(req)
+    if not signed_by_twilio(req, form):
+        log.warning("POST /twilio/status: bad or missing X-Twilio-Signature from %s", req.remote_addr)
         metrics.RECEIPTS.labels(result="forbidden").inc()
         abort(403)
     missing = [name for name in REQUIRED_FIELDS if not form.value(name)]

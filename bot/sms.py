@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort
 
 from .conversation import InboundMessage
 from .phone import address_of, bare_address, mask
 from .services import services_of
-from .twilio_signature import FormFields, signature_valid, signed_url
+from .twilio_signature import FormFields, current_request, signature_of, signature_valid, signed_url
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +49,18 @@ def serves(book, number: str) -> bool:
 def inbound_sms() -> Response:
     services = services_of()
     settings = services.settings
+    req = current_request()
     # All form fields, untouched: Twilio adds fields without notice and signs them all.
-    form = FormFields.posted()
+    form = FormFields.posted(req)
     if settings.twilio_auth_token:
-        signature = request.headers.get("X-Twilio-Signature", "")
-        url = signed_url(settings.public_base_url)
+        signature = signature_of(req)
+        url = signed_url(req, settings.public_base_url)
         if not signature or not signature_valid(settings.twilio_auth_token, url, form, signature):
             # The URL without its query (whose values are Twilio's to choose), never the token.
             log.warning(
                 "POST /sms: %s X-Twilio-Signature from %s, checked against %s; most often PUBLIC_BASE_URL "
                 "(%s) differs from the webhook URL configured in Twilio",
-                "bad" if signature else "missing", request.remote_addr, url.split("?", 1)[0],
+                "bad" if signature else "missing", req.remote_addr, url.split("?", 1)[0],
                 settings.public_base_url or "unset: the URL this server sees",
             )
             abort(403)
