@@ -65,7 +65,7 @@ class UpstreamGuard:
         (None where it cannot: a cluster)."""
         if not self.store.one_node:
             return None
-        return GateCheck.of(slug, budget, probe_ttl_ms=self._probe_ttl_ms(within_s))
+        return self.store.gate_check(slug, budget, probe_ttl_ms=self._probe_ttl_ms(within_s))
 
     def call(self, slug: str, budget: RateLimit | None, attempt: Callable[[float], T], *, deadline: float,
              gated: Gate | None = None) -> T:

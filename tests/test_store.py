@@ -16,7 +16,6 @@ from bot.limits import BreakerPolicy, RateLimit
 from bot.store import (
     UNAVAILABLE,
     ConsentEvent,
-    GateCheck,
     Issuance,
     OneCallPacker,
     Store,
@@ -140,7 +139,7 @@ def test_begin_passes_a_first_code_through_the_gate_in_its_own_round_trip(store)
     """On one node the issuance's lock and the upstream gate are one script: the budget is taken only
     by a text that is to call Talon.One, and an open breaker or a spent budget comes back with the lock."""
     budget = RateLimit(rate=1, per_seconds=HOUR, burst=1)
-    check = GateCheck.of("spring", budget, probe_ttl_ms=1000)
+    check = store.gate_check("spring", budget, probe_ttl_ms=1000)
     first = store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(), gate=check)
     assert (first.status, first.gate.state, first.gate.failures) == ("issue", "go", 0)
     waiting = store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(), gate=check)
@@ -151,7 +150,7 @@ def test_begin_passes_a_first_code_through_the_gate_in_its_own_round_trip(store)
     breaker = BreakerPolicy(failures=1, window_s=60, cooldown_s=60)
     assert store.record_upstream(False, breaker) is True
     opened = store.begin(sid(), "+15551230002", check_optout=True, limit=None, issuance=issuance(),
-                         gate=GateCheck.of("autumn", None, probe_ttl_ms=1000))
+                         gate=store.gate_check("autumn", None, probe_ttl_ms=1000))
     assert (opened.status, opened.gate.state) == ("issue", "open") and opened.gate.retry_in_ms > 0
     assert store.upstream_gate("autumn", None, probe_ttl_ms=1000).state == "open"
 
@@ -160,7 +159,7 @@ def test_on_a_cluster_begin_refuses_the_gate_whose_keys_are_in_other_slots(store
     store.one_node = False  # as Connection finds a RedisCluster client
     with pytest.raises(ValueError, match="cluster slot"):
         store.begin(sid(), SENDER, check_optout=True, limit=None, issuance=issuance(),
-                    gate=GateCheck.of("spring", None, probe_ttl_ms=1000))
+                    gate=store.gate_check("spring", None, probe_ttl_ms=1000))
 
 
 @pytest.mark.parametrize("command", [

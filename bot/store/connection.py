@@ -122,7 +122,7 @@ class Connection(Keys):
         (managed services often rename or disable it). For `bot doctor`: does Redis keep what it is told?"""
         try:
             with self._unavailable():
-                if hasattr(self.client, "get_primaries"):  # a cluster: every primary holds some slots
+                if not self.one_node:  # a cluster: every primary holds some slots
                     primaries = self.client.get_primaries()
                     return {node.name: self._config_of(names, target_nodes=node) for node in primaries}
                 return {"": self._config_of(names)}

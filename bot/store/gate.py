@@ -25,19 +25,15 @@ class Gate:
 
 
 class GateCheck(NamedTuple):
-    """The upstream gate for campaign `slug`'s Talon.One call, asked ahead: `begin` answers it with the
-    issuance's lock on one Redis node (`Connection.one_node`), and the call then needs no round trip.
-    The fields after `slug` are the gate's ARGV (gate.lua)."""
+    """The upstream gate of one campaign's Talon.One call, asked ahead: its KEYS and ARGV (gate.lua),
+    built once (`UpstreamGate.gate_check`). `begin` appends them to its own on one Redis node
+    (`Connection.one_node`) and answers the gate with the issuance's lock, so the call then needs
+    no round trip of its own."""
 
-    slug: str
-    #: The campaign's budget (`RateLimit.interval_ms`, `.burst`); 0, 0 = no budget.
-    interval_ms: int
-    burst: int
-    probe_ttl_ms: int
-
-    @classmethod
-    def of(cls, slug: str, budget: RateLimit | None, probe_ttl_ms: int) -> GateCheck:
-        return cls(slug, budget.interval_ms if budget else 0, budget.burst if budget else 0, probe_ttl_ms)
+    #: breaker, probe, the campaign's budget
+    keys: tuple[str, str, str]
+    #: the budget's interval_ms and burst (0, 0 = no budget), probe_ttl_ms
+    args: tuple[int, int, int]
 
 
 def gate_of(result: Any) -> Gate:
@@ -53,9 +49,16 @@ class UpstreamGate(Connection):
         """Take one event from the GCRA bucket at `key` (see `upstream_key`, `bucket_key`)."""
         return bool(self._run("allow", [key], [limit.interval_ms, limit.burst]))
 
+    def gate_check(self, slug: str, budget: RateLimit | None, *, probe_ttl_ms: int) -> GateCheck:
+        """The gate of campaign `slug`'s call, counted in `budget` (None: no budget)."""
+        return GateCheck(
+            (self.breaker_key(), self.probe_key(), self.upstream_key(slug)),
+            (budget.interval_ms if budget else 0, budget.burst if budget else 0, probe_ttl_ms),
+        )
+
     def upstream_gate(self, slug: str, budget: RateLimit | None, *, probe_ttl_ms: int) -> Gate:
-        check = GateCheck.of(slug, budget, probe_ttl_ms)
-        return gate_of(self._run("gate", self.gate_keys(slug), list(check[1:])))
+        check = self.gate_check(slug, budget, probe_ttl_ms=probe_ttl_ms)
+        return gate_of(self._run("gate", list(check.keys), list(check.args)))
 
     def record_upstream(self, ok: bool, breaker: BreakerPolicy) -> bool:
         """Record one call's outcome; True when this failure opened the breaker."""

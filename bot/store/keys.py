@@ -286,11 +286,6 @@ class Keys:
 
     def probe_key(self) -> str:
         return self._key("upstream", "probe")
-
-    def gate_keys(self, slug: str) -> list[str]:
-        """The upstream gate's KEYS (gate.lua): breaker, probe, the campaign's budget."""
-        return [self.breaker_key(), self.probe_key(), self.upstream_key(slug)]
-
     # -- the late-delivery queue: {jobs}
 
     def job_keys(self, queue: str = "jobs") -> tuple[str, str, str]:

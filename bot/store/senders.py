@@ -226,8 +226,8 @@ class SenderState(Connection):
         if gate is not None:
             if not self.one_node:
                 raise ValueError("begin: the upstream gate's keys are not in the sender's cluster slot")
-            keys += self.gate_keys(gate.slug)
-            args += gate[1:]
+            keys += gate.keys
+            args += gate.args
         status, value, opted_out, noticed, asking, *rest = self._run("begin", keys, args)
         status, out, known = text(status), bool(opted_out), bool(noticed)
         if status == "served":
