@@ -52,6 +52,9 @@ class TalonStub(LoopbackStub):
         self.chaos_slow_s = 3.0
         self._random = random.Random(7)
         self._codes: dict[tuple[str, str, str], str] = {}
+        #: Counts resets: a request still waiting out its latency when its test ended (a client that timed
+        #: out) must not create a coupon in the next test's numbering.
+        self._generation = 0
         self._lock = threading.Lock()
         stub = self
 
@@ -87,6 +90,7 @@ class TalonStub(LoopbackStub):
 
     def reset(self) -> None:
         with self._lock:
+            self._generation += 1
             self.requests.clear()
             self.scripted.clear()
             self._codes.clear()
@@ -115,6 +119,7 @@ class TalonStub(LoopbackStub):
         with self._lock:
             self.requests.append(received)
             scripted = self.scripted.pop(0) if self.scripted else None
+            generation = self._generation
         fault = self._roll()
         if fault == "slow":
             threading.Event().wait(self.chaos_slow_s)
@@ -130,6 +135,8 @@ class TalonStub(LoopbackStub):
             threading.Event().wait(self.latency)  # simulated upstream latency
         if scripted is not None:
             return scripted
+        if generation != self._generation:  # its test is over; nobody reads the answer
+            return 503, error_body(503, "Service Unavailable")
         routes: dict[str, Callable[[Received], Response]] = {
             "/customer_engagement/coupon": self._coupon,
             "/customer_engagement/referral": self._referral,
