@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import re
+import threading
 import uuid
 
 import pytest
 import redis
+import redis.connection
 import redis.exceptions
 
 from bot.errors import StoreUnavailable
@@ -291,6 +294,95 @@ def test_bugs_raise_as_themselves(error):
         with map_redis_errors("redis"):
             raise error
     assert raised.value is error
+
+
+# -- the scripts' connection per thread
+
+
+class ConnectionsSeen(redis.connection.Connection):
+    """Records which connection each thread sent on."""
+
+    seen: list[tuple[int, int]] = []
+
+    def send_packed_command(self, command, check_health=True):
+        self.seen.append((threading.get_ident(), id(self)))
+        return super().send_packed_command(command, check_health)
+
+
+class Seconds:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_thread_runs_its_scripts_on_one_connection_of_its_own(redis_url):
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=ConnectionsSeen)
+    store = Store(redis.Redis(connection_pool=pool), prefix="t" + uuid.uuid4().hex[:12])
+    ConnectionsSeen.seen = []
+
+    def texts() -> None:
+        for _ in range(20):
+            assert store.begin(sid(), SENDER, check_optout=True, limit=None).status == "ok"
+
+    threads = [threading.Thread(target=texts) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    texts()
+    for thread in threads:
+        thread.join()
+    by_thread: dict[int, set[int]] = {}
+    for thread_id, connection in ConnectionsSeen.seen:
+        by_thread.setdefault(thread_id, set()).add(connection)
+    assert len(by_thread) == 4 and all(len(used) == 1 for used in by_thread.values())
+    assert len(set().union(*by_thread.values())) == 4  # none shared
+    pool.disconnect()
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_the_next_script(redis_url):
+    store = connect(redis_url, prefix="t" + uuid.uuid4().hex[:12])
+    store.thread_clients.clock = clock = Seconds()
+    admin = redis.Redis.from_url(redis_url)
+    assert store.take_form_budget(100)
+    admin.client_kill_filter(_id=store.thread_clients.get().client_id())  # as Redis's idle `timeout` would
+    clock.now += store.thread_clients.IDLE_S
+    assert store.take_form_budget(100)
+    store.client.close()
+
+
+def test_a_connection_closed_in_use_fails_one_script_then_connects_again(redis_url):
+    """Within a second of its last use a connection is not polled: the one script on it is the busy reply."""
+    store = connect(redis_url, prefix="t" + uuid.uuid4().hex[:12])
+    store.thread_clients.clock = Seconds()
+    admin = redis.Redis.from_url(redis_url)
+    assert store.take_form_budget(100)
+    admin.client_kill_filter(_id=store.thread_clients.get().client_id())
+    with pytest.raises(StoreUnavailable, match="closed"):
+        store.take_form_budget(100)
+    assert store.take_form_budget(100)
+    store.client.close()
+
+
+def test_a_forked_child_makes_its_own_connection(redis_url):
+    store = connect(redis_url, prefix="t" + uuid.uuid4().hex[:12])
+    parents = store.thread_clients.get()
+    parent_id = parents.client_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a script on a connection of its own, and its client id for the parent
+        try:
+            ok = store.take_form_nonce(store.issue_form_nonce("spring", 60_000), "spring")
+            os.write(write, f"{ok} {store.thread_clients.get().client_id()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        ok, child_id = answer.read().split()
+    os.waitpid(pid, 0)
+    assert ok == "True" and int(child_id) != parent_id
+    assert store.thread_clients.get() is parents and store.take_form_budget(100)  # the parent's still works
+    store.client.close()
 
 
 # -- the scripts' files

@@ -11,10 +11,15 @@ type) is a bug and raises as itself. A script Redis does not know
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hiredis
+import redis
 import redis.exceptions
 from redis.connection import HiredisRespSerializer
 
@@ -80,6 +85,71 @@ class OneCallPacker:
         return self._redis_py.pack(*args)
 
 
+class ThreadClients:
+    """A single-connection client per thread on one node's pool: the client the scripts run on.
+
+    Around every command, a pooled redis-py client takes a connection from the
+    pool and gives it back: a lock, a fork check and a poll of the socket for
+    stray bytes or a hang-up each time, 69 k of a repeat texter's 1.06 M
+    instructions (`make bench-instructions`), and the poll is one more system
+    call in which the worker's other threads take the GIL. A thread that keeps
+    one connection (redis-py's own `single_connection_client`) pays none of it.
+
+    The poll is kept where it finds something: on a connection idle for
+    `IDLE_S` or more, which is when servers and proxies close them (Redis's
+    `timeout`, a restart between two quiet texts). Such a connection is dropped
+    and the command connects afresh, as the pool would. One closed within the
+    last second of use fails its next command (StoreUnavailable: the busy
+    reply), and redis-py drops it; the thread's next command connects again.
+    A thread's client keeps its connection until the thread ends (gunicorn's
+    threads live as long as their worker); after a fork the child makes its own.
+    """
+
+    #: Seconds unused after which a connection is polled before it is used again.
+    IDLE_S = 1.0
+
+    def __init__(self, pool: redis.ConnectionPool, *, clock: Callable[[], float] = time.monotonic):
+        self.pool = pool
+        self.clock = clock
+        self._local = threading.local()
+        _thread_clients.add(self)
+
+    def get(self) -> redis.Redis:
+        local, now = self._local, self.clock()
+        client = getattr(local, "client", None)
+        if client is None:  # connects now: a Redis that is down raises here, as the command would
+            client = local.client = redis.Redis(connection_pool=self.pool, single_connection_client=True)
+        elif now - local.used_at >= self.IDLE_S:
+            _drop_if_closed(client.connection)
+        local.used_at = now
+        return client
+
+    def forget(self) -> None:
+        """In a forked child: the parent's connections are the parent's (the pool, too, starts afresh)."""
+        self._local = threading.local()
+
+
+def _drop_if_closed(connection: redis.connection.AbstractConnection) -> None:
+    """What redis-py's pool checks before it hands out a connection: nothing to read on it (no reply
+    left over, no hang-up); else it is disconnected, and the next command connects."""
+    try:
+        if connection.can_read():
+            connection.disconnect()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        connection.disconnect()
+
+
+_thread_clients: weakref.WeakSet[ThreadClients] = weakref.WeakSet()
+
+
+def _forget_thread_clients() -> None:
+    for clients in list(_thread_clients):
+        clients.forget()
+
+
+os.register_at_fork(after_in_child=_forget_thread_clients)
+
+
 def text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -94,6 +164,10 @@ class Connection(Keys):
         self._scripts = {name: client.register_script(source(name)) for name in SCRIPTS}
         #: One node (or the embedded store): a script may touch keys of any cluster slot.
         self.one_node = not hasattr(client, "get_primaries")
+        #: Where the scripts run: a connection per thread on one redis-server's pool (not a cluster's nodes
+        #: or the embedded store's, whose clients are their own classes); else `client` itself.
+        self.thread_clients = ThreadClients(client.connection_pool) if type(client) is redis.Redis else None
+        self._script_client = self.thread_clients.get if self.thread_clients else (lambda: client)
 
     def _unavailable(self) -> contextlib.AbstractContextManager[None]:
         return map_redis_errors(self.description)
@@ -105,11 +179,12 @@ class Connection(Keys):
         runs one, and those two wrappers cost about a tenth of its Redis call's client time."""
         registered = self._scripts[script]
         try:
+            client = self._script_client()
             try:
-                return self.client.evalsha(registered.sha, len(keys), *keys, *args)
+                return client.evalsha(registered.sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
-                registered.sha = self.client.script_load(registered.script)  # as redis-py's Script would
-                return self.client.evalsha(registered.sha, len(keys), *keys, *args)
+                registered.sha = client.script_load(registered.script)  # as redis-py's Script would
+                return client.evalsha(registered.sha, len(keys), *keys, *args)
         except UNAVAILABLE as exc:
             raise unavailable(self.description, exc) from exc
 
