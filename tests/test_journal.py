@@ -19,21 +19,14 @@ import redis
 from bot import journal as journal_module
 from bot.journal import RECHECK_S, ComplianceRecord, Journal
 from bot.store import Store
+from tests.support.clock import Seconds
 
 SENDER = "+15551234567"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> Seconds:
+    return Seconds()
 
 
 def stop(sid: str = "SMstop", arrived_us: int = 1) -> ComplianceRecord:

@@ -29,6 +29,7 @@ from bot.store import (
 )
 from bot.store.scripts import SCRIPTS, lua_file
 from bot.store.senders import finish_args
+from tests.support.clock import Seconds
 from tests.support.redis_server import RedisServer
 
 SENDER = "+15551230000"
@@ -307,14 +308,6 @@ class ConnectionsSeen(redis.connection.Connection):
     def send_packed_command(self, command, check_health=True):
         self.seen.append((threading.get_ident(), id(self)))
         return super().send_packed_command(command, check_health)
-
-
-class Seconds:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_each_thread_runs_its_scripts_on_one_connection_of_its_own(redis_url):

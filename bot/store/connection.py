@@ -91,7 +91,7 @@ class ThreadClients:
     Around every command, a pooled redis-py client takes a connection from the
     pool and gives it back: a lock, a fork check and a poll of the socket for
     stray bytes or a hang-up each time, 69 k of a repeat texter's 1.06 M
-    instructions (`make bench-instructions`), and the poll is one more system
+    instructions (callgrind, each counted alone), and the poll is one more system
     call in which the worker's other threads take the GIL. A thread that keeps
     one connection (redis-py's own `single_connection_client`) pays none of it.
 

@@ -1,4 +1,5 @@
-"""A clock the tests set by hand (the conversation takes any callable returning an aware datetime)."""
+"""Clocks the tests set by hand: `Clock` for what takes an aware datetime (the conversation), `Seconds`
+for what takes `time.monotonic` (the journal's recheck, the scripts' idle connections)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,12 @@ class Clock:
         self.now = now
 
     def __call__(self) -> dt.datetime:
+        return self.now
+
+
+class Seconds:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
         return self.now
